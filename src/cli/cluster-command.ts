@@ -1,0 +1,93 @@
+// `kube-prepull cluster up|down|status|env` (also `npm run cluster -- …`): the embedded local
+// cluster for development, tests and the demo (docs/local-cluster.md).
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { ensureControlPlaneBinaries, packageRoot } from "../local-cluster/binaries.js";
+import { clusterStatus, envLines, startCluster, stateDirOf, stopCluster } from "../local-cluster/cluster.js";
+
+export interface CliContext {
+  env: NodeJS.ProcessEnv;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export function parsePositiveInteger(value: string, max = 5000): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    throw new InvalidArgumentError(`expected a whole number from 0 to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+export function clusterCommand(ctx: CliContext): Command {
+  const cluster = new Command("cluster")
+    .description("run the embedded local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) on 127.0.0.1")
+    .option("--name <name>", "cluster name (its state lives in <state-dir>/<name>)", "dev")
+    .option("--state-dir <dir>", "folder for cluster state", path.join(packageRoot(), ".cluster"));
+
+  const stateDir = (): string => {
+    const opts = cluster.opts<{ name: string; stateDir: string }>();
+    return path.resolve(stateDirOf(opts.stateDir, opts.name));
+  };
+
+  cluster
+    .command("up")
+    .description("build the control plane if needed, start it with simulated nodes, return when usable")
+    .option("--nodes <n>", "number of simulated nodes", (v) => parsePositiveInteger(v), 3)
+    .action(async (opts: { nodes: number }) => {
+      const { name, stateDir: root } = cluster.opts<{ name: string; stateDir: string }>();
+      const started = Date.now();
+      const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
+      const running = await startCluster({
+        name,
+        stateRoot: root,
+        binaries,
+        nodes: opts.nodes,
+        env: ctx.env,
+        progress: (line) => ctx.err(`[cluster ${name}] ${line}`),
+      });
+      ctx.err(`[cluster ${name}] up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.state.server}, ${opts.nodes} node(s)`);
+      ctx.err(`[cluster ${name}] use it with:  eval "$(npm run -s cluster -- env)"`);
+      ctx.out(envLines(running.state).join("\n"));
+    });
+
+  cluster
+    .command("down")
+    .description("stop every process of the cluster and remove its state")
+    .action(async () => {
+      await stopCluster(stateDir());
+      ctx.err(`[cluster] stopped and removed ${stateDir()}`);
+    });
+
+  cluster
+    .command("status")
+    .description("show the cluster's components and whether they run")
+    .action(() => {
+      const status = clusterStatus(stateDir());
+      if (!status) {
+        ctx.out(`no cluster at ${stateDir()}`);
+        process.exitCode = 1;
+        return;
+      }
+      ctx.out(`cluster ${status.state.name}: ${status.state.server} (started ${status.state.startedAt})`);
+      for (const c of status.components) {
+        ctx.out(`  ${c.component.padEnd(24)} ${c.running ? "running" : "not running"}${c.pid ? ` (pid ${c.pid})` : ""}`);
+      }
+      if (status.components.some((c) => !c.running)) process.exitCode = 1;
+    });
+
+  cluster
+    .command("env")
+    .description("print shell exports (KUBECONFIG, PATH with the version-matched kubectl first)")
+    .action(() => {
+      const status = clusterStatus(stateDir());
+      if (!status) {
+        ctx.err(`no cluster at ${stateDir()}; start one with: npm run cluster -- up`);
+        process.exitCode = 1;
+        return;
+      }
+      ctx.out(envLines(status.state).join("\n"));
+    });
+
+  return cluster;
+}

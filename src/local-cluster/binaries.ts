@@ -1,0 +1,81 @@
+// Finds (building on first use) the control plane binaries: tools/controlplane/build.sh builds them
+// from their Go modules into a cache outside the work tree, keyed by versions.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface ControlPlaneBinaries {
+  dir: string;
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubectl: string;
+  kwok: string;
+}
+
+/** The repository (package) root: the nearest ancestor of this file holding package.json. */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json"))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error("package.json not found above " + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+export function binariesIn(dir: string): ControlPlaneBinaries {
+  return {
+    dir,
+    etcd: path.join(dir, "etcd"),
+    kubeApiserver: path.join(dir, "kube-apiserver"),
+    kubeControllerManager: path.join(dir, "kube-controller-manager"),
+    kubeScheduler: path.join(dir, "kube-scheduler"),
+    kubectl: path.join(dir, "kubectl"),
+    kwok: path.join(dir, "kwok"),
+  };
+}
+
+/**
+ * Runs the build script (a no-op on a cache hit) and returns the binaries. Progress lines of a cold
+ * build go to `progress`. `cacheDir` overrides the cache root (default ~/.cache/kube-prepull).
+ */
+export async function ensureControlPlaneBinaries(options: {
+  progress: (line: string) => void;
+  cacheDir?: string;
+  env: NodeJS.ProcessEnv;
+}): Promise<ControlPlaneBinaries> {
+  const script = path.join(packageRoot(), "tools", "controlplane", "build.sh");
+  const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
+  const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"], env });
+  let stdout = "";
+  let stderrTail = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  let pending = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      options.progress(line);
+      stderrTail = (stderrTail + line + "\n").slice(-4000);
+    }
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) {
+    throw new Error(
+      `building the control plane failed (exit ${code}); is Go ≥ 1.24 installed and the Go module proxy reachable?\n${stderrTail}`,
+    );
+  }
+  const dir = stdout.trim().split("\n").pop() ?? "";
+  const binaries = binariesIn(dir);
+  for (const file of Object.values(binaries) as string[]) {
+    if (!existsSync(file)) throw new Error(`control plane build reported ${dir}, but ${file} is missing`);
+  }
+  return binaries;
+}

@@ -1,0 +1,398 @@
+// The embedded local cluster (spec §7): etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes.
+// Flags follow envtest and kwokctl's binary runtime (docs/local-cluster.md explains each choice).
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import https from "node:https";
+import net from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
+import { binariesIn, packageRoot, type ControlPlaneBinaries } from "./binaries.js";
+import { adminKubeconfig, writeClusterPki, type ClusterPki } from "./pki.js";
+import { cleanEnvironment, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
+import { createNodes, waitForNodesReady } from "./nodes.js";
+
+export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+/** What `up` leaves in the state directory, so `down`, `status` and `env` work from another process. */
+export interface ClusterState {
+  name: string;
+  stateDir: string;
+  kubeconfig: string;
+  server: string;
+  binDir: string;
+  ports: Record<string, number>;
+  pids: Partial<Record<Component, number>>;
+  startedAt: string;
+}
+
+export interface StartOptions {
+  name: string;
+  /** Folder holding one sub-folder per cluster name (ignored by git). */
+  stateRoot: string;
+  binaries: ControlPlaneBinaries;
+  nodes: number;
+  env: NodeJS.ProcessEnv;
+  progress: (line: string) => void;
+  /** Milliseconds to wait for each component to become healthy. */
+  startTimeoutMs?: number;
+}
+
+export interface RunningCluster {
+  state: ClusterState;
+  kubeConfig: k8s.KubeConfig;
+  stop: () => Promise<void>;
+}
+
+const STATE_FILE = "state.json";
+
+export function stateDirOf(stateRoot: string, name: string): string {
+  return path.join(stateRoot, name);
+}
+
+export function readClusterState(stateDir: string): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(stateDir, STATE_FILE), "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeClusterState(state: ClusterState): void {
+  writeFileSync(path.join(state.stateDir, STATE_FILE), JSON.stringify(state, null, 2));
+}
+
+/**
+ * Stops every process recorded in the state directory and removes it. Safe after a crash (stale
+ * PIDs are recognised by their command line, which names the state directory) and when nothing runs.
+ */
+export async function stopCluster(stateDir: string): Promise<void> {
+  const state = readClusterState(stateDir);
+  if (state) {
+    // Reverse start order: kwok and the controllers first, etcd last.
+    const order = [...COMPONENTS].reverse();
+    await Promise.all(
+      order.slice(0, 3).map(async (c) => {
+        const pid = state.pids[c];
+        if (pid) await stopProcessGroup(pid, stateDir);
+      }),
+    );
+    if (state.pids["kube-apiserver"]) await stopProcessGroup(state.pids["kube-apiserver"], stateDir);
+    if (state.pids.etcd) await stopProcessGroup(state.pids.etcd, stateDir);
+  }
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+export async function startCluster(options: StartOptions): Promise<RunningCluster> {
+  const stateDir = path.resolve(stateDirOf(options.stateRoot, options.name));
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  // A previous run that crashed may have left processes and state behind.
+  await stopCluster(stateDir);
+  const pkiDir = path.join(stateDir, "pki");
+  const logDir = path.join(stateDir, "logs");
+  for (const dir of [pkiDir, logDir, path.join(stateDir, "etcd")]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  options.progress("generating certificates");
+  const pki = writeClusterPki(pkiDir, new Date());
+  const ports = await freePorts(["etcdClient", "etcdPeer", "apiserver", "controllerManager", "scheduler"]);
+  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const kubeconfig = path.join(stateDir, "kubeconfig");
+  writeFileSync(kubeconfig, adminKubeconfig(server, pki, options.name), { mode: 0o600 });
+  const kwokConfig = path.join(stateDir, "kwok.yaml");
+  writeFileSync(kwokConfig, KWOK_CONFIGURATION);
+
+  const state: ClusterState = {
+    name: options.name,
+    stateDir,
+    kubeconfig,
+    server,
+    binDir: options.binaries.dir,
+    ports,
+    pids: {},
+    startedAt: new Date().toISOString(),
+  };
+  const env = cleanEnvironment(options.env);
+  const started: StartedProcess[] = [];
+  const launch = (component: Component, command: string, args: string[]): StartedProcess => {
+    const proc = startProcess({ name: component, command, args, env, logFile: path.join(logDir, `${component}.log`) });
+    started.push(proc);
+    state.pids[component] = proc.pid;
+    writeClusterState(state);
+    return proc;
+  };
+  const tls = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
+
+  try {
+    options.progress("starting etcd");
+    const etcd = launch("etcd", options.binaries.etcd, etcdArgs(stateDir, pki, ports));
+    await waitHealthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`, tls, timeoutMs);
+
+    options.progress("starting kube-apiserver");
+    const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver, apiserverArgs(stateDir, pki, ports));
+    // /readyz is polled with admin credentials: anonymous requests get 401/403 while RBAC bootstraps.
+    await waitHealthy(apiserver, `${server}/readyz`, tls, timeoutMs);
+
+    options.progress("starting kube-controller-manager, kube-scheduler and kwok");
+    const kcm = launch("kube-controller-manager", options.binaries.kubeControllerManager,
+      controllerManagerArgs(kubeconfig, pki, ports));
+    const scheduler = launch("kube-scheduler", options.binaries.kubeScheduler, schedulerArgs(kubeconfig, pki, ports));
+    const kwok = launch("kwok", options.binaries.kwok, kwokArgs(kubeconfig, kwokConfig));
+    await Promise.all([
+      waitHealthy(kcm, `https://127.0.0.1:${ports.controllerManager}/healthz`, tls, timeoutMs),
+      waitHealthy(scheduler, `https://127.0.0.1:${ports.scheduler}/healthz`, tls, timeoutMs),
+    ]);
+
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromFile(kubeconfig);
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    if (options.nodes > 0) {
+      options.progress(`creating ${options.nodes} simulated node(s)`);
+      await createNodes(core, options.nodes);
+      await waitForNodesReady(core, options.nodes, {
+        timeoutMs: Math.max(timeoutMs, options.nodes * 300),
+        progress: options.progress,
+        stillRunning: () => assertRunning(kwok),
+      });
+    }
+    options.progress("waiting for the default ServiceAccount");
+    await waitFor(async () => {
+      assertRunning(kcm);
+      await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
+      return true;
+    }, timeoutMs, "the default ServiceAccount in namespace default");
+    return { state, kubeConfig, stop: () => stopCluster(stateDir) };
+  } catch (error) {
+    const logs = started
+      .map((p) => `--- ${p.name} (${p.logFile}) ---\n${tail(p.logFile, 15)}`)
+      .join("\n");
+    await stopCluster(stateDir).catch(() => undefined);
+    throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
+  }
+}
+
+export interface ComponentStatus {
+  component: Component;
+  pid: number | undefined;
+  running: boolean;
+}
+
+export function clusterStatus(stateDir: string): { state: ClusterState; components: ComponentStatus[] } | undefined {
+  const state = readClusterState(stateDir);
+  if (!state) return undefined;
+  return {
+    state,
+    components: COMPONENTS.map((component) => {
+      const pid = state.pids[component];
+      return { component, pid, running: pid !== undefined && isAlive(pid) };
+    }),
+  };
+}
+
+/** Shell lines that point kubectl (the version-matched one first on PATH) at the cluster. */
+export function envLines(state: ClusterState): string[] {
+  const quote = (s: string): string => `'${s.replaceAll("'", `'"'"'`)}'`;
+  return [`export KUBECONFIG=${quote(state.kubeconfig)}`, `export PATH=${quote(state.binDir)}:"$PATH"`];
+}
+
+export function kubectlPath(state: ClusterState): string {
+  return binariesIn(state.binDir).kubectl;
+}
+
+// ---- component flags ----
+
+function etcdArgs(stateDir: string, pki: ClusterPki, ports: Record<string, number>): string[] {
+  const client = `https://127.0.0.1:${ports.etcdClient}`;
+  const peer = `https://127.0.0.1:${ports.etcdPeer}`;
+  const f = pki.files;
+  return [
+    "--name=local",
+    `--data-dir=${path.join(stateDir, "etcd")}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=local=${peer}`,
+    `--cert-file=${f.serverCert}`,
+    `--key-file=${f.serverKey}`,
+    `--trusted-ca-file=${f.caCert}`,
+    "--client-cert-auth=true",
+    `--peer-cert-file=${f.serverCert}`,
+    `--peer-key-file=${f.serverKey}`,
+    `--peer-trusted-ca-file=${f.caCert}`,
+    "--peer-client-cert-auth=true",
+    // Test data: durability is not needed, speed is (envtest does the same).
+    "--unsafe-no-fsync=true",
+    "--quota-backend-bytes=8589934592",
+    "--auto-compaction-mode=periodic",
+    "--auto-compaction-retention=5m",
+    "--log-level=warn",
+  ];
+}
+
+function apiserverArgs(stateDir: string, pki: ClusterPki, ports: Record<string, number>): string[] {
+  const f = pki.files;
+  return [
+    `--etcd-servers=https://127.0.0.1:${ports.etcdClient}`,
+    `--etcd-cafile=${f.caCert}`,
+    `--etcd-certfile=${f.serverCert}`,
+    `--etcd-keyfile=${f.serverKey}`,
+    "--bind-address=127.0.0.1",
+    // Without it the apiserver advertises the default route's address, or dies when there is none.
+    "--advertise-address=127.0.0.1",
+    `--secure-port=${ports.apiserver}`,
+    `--cert-dir=${path.join(stateDir, "pki")}`,
+    `--tls-cert-file=${f.serverCert}`,
+    `--tls-private-key-file=${f.serverKey}`,
+    `--client-ca-file=${f.caCert}`,
+    "--authorization-mode=Node,RBAC",
+    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+    `--service-account-key-file=${f.serviceAccountPub}`,
+    `--service-account-signing-key-file=${f.serviceAccountKey}`,
+    "--service-cluster-ip-range=10.96.0.0/16",
+    "--allow-privileged=true",
+    // No Endpoints for the kubernetes Service: nothing dials the service network here.
+    "--endpoint-reconciler-type=none",
+    "--kubelet-preferred-address-types=InternalIP",
+    "--profiling=false",
+    // Admission plugins: the defaults, which include MutatingAdmissionWebhook,
+    // ValidatingAdmissionWebhook, PodSecurity, ServiceAccount, NamespaceLifecycle and
+    // TaintNodesByCondition. Priority and fairness stay on, so overload shows up as 429s.
+  ];
+}
+
+function controllerManagerArgs(kubeconfig: string, pki: ClusterPki, ports: Record<string, number>): string[] {
+  const f = pki.files;
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    "--bind-address=127.0.0.1",
+    `--secure-port=${ports.controllerManager}`,
+    `--tls-cert-file=${f.serverCert}`,
+    `--tls-private-key-file=${f.serverKey}`,
+    // A restart must not wait for an old lease (~15 s); there is only one instance.
+    "--leader-elect=false",
+    `--service-account-private-key-file=${f.serviceAccountKey}`,
+    `--root-ca-file=${f.caCert}`,
+    // kwok renews node leases every 50 s (lease 200 s); NotReady only after the lease really lapsed.
+    "--node-monitor-period=5s",
+    "--node-monitor-grace-period=3m20s",
+    // The default client QPS (20) makes the DaemonSet controller the bottleneck at 1000 nodes.
+    "--kube-api-qps=500",
+    "--kube-api-burst=1000",
+    "--concurrent-daemonset-syncs=4",
+    "--concurrent-deployment-syncs=8",
+    "--concurrent-replicaset-syncs=8",
+    "--profiling=false",
+  ];
+}
+
+function schedulerArgs(kubeconfig: string, pki: ClusterPki, ports: Record<string, number>): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    "--bind-address=127.0.0.1",
+    `--secure-port=${ports.scheduler}`,
+    `--tls-cert-file=${pki.files.serverCert}`,
+    `--tls-private-key-file=${pki.files.serverKey}`,
+    "--leader-elect=false",
+    "--kube-api-qps=500",
+    "--kube-api-burst=1000",
+    "--profiling=false",
+  ];
+}
+
+function kwokArgs(kubeconfig: string, kwokConfig: string): string[] {
+  const stages = path.join(packageRoot(), "tools", "controlplane", "kwok", "stages.yaml");
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--config=${kwokConfig}`,
+    `--config=${stages}`,
+    "--manage-all-nodes=true",
+    // Simulated kubelets "live" on 127.0.0.1; the apiserver never dials them (no logs/exec here).
+    "--node-ip=127.0.0.1",
+    // Pod IPs: one pool, large enough that 1000 nodes' pods never exhaust it.
+    "--cidr=10.64.0.0/12",
+    "--node-lease-duration-seconds=200",
+  ];
+}
+
+const KWOK_CONFIGURATION = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  # Default 4: too few workers to play 1000 pods' stages promptly.
+  podPlayStageParallelism: 16
+  nodePlayStageParallelism: 16
+  nodeLeaseParallelism: 8
+`;
+
+// ---- helpers ----
+
+async function freePorts<K extends string>(names: K[]): Promise<Record<K, number>> {
+  // Hold every listener open until all are bound so no two names get the same port.
+  const servers = await Promise.all(
+    names.map(
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = {} as Record<K, number>;
+  names.forEach((name, i) => (ports[name] = (servers[i]!.address() as net.AddressInfo).port));
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+function assertRunning(proc: StartedProcess): void {
+  const exit = proc.exited();
+  if (exit) throw new Error(`${proc.name} exited (code ${exit.code}, signal ${exit.signal})`);
+}
+
+function httpsStatus(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...tls, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+async function waitHealthy(
+  proc: StartedProcess,
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(async () => {
+    assertRunning(proc);
+    return (await httpsStatus(url, tls)) === 200;
+  }, timeoutMs, `${proc.name} to answer 200 on ${url}`);
+}
+
+/** Polls `check` every 250 ms until it returns true; a thrown error is retried unless it says a process exited. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      if (error instanceof Error && / exited \(code/.test(error.message)) throw error;
+      last = error;
+    }
+    await sleep(250);
+  }
+  const detail = last instanceof Error ? ` (last error: ${last.message})` : "";
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${detail}`);
+}
+
+export function stateExists(stateDir: string): boolean {
+  return existsSync(path.join(stateDir, STATE_FILE));
+}

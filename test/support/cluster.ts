@@ -1,0 +1,95 @@
+// Access to the local cluster started by test/run-with-cluster.ts for the whole test run.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as k8s from "@kubernetes/client-node";
+
+const run = promisify(execFile);
+
+export function testKubeconfigPath(): string {
+  const file = process.env.KUBE_PREPULL_TEST_KUBECONFIG;
+  if (!file) {
+    throw new Error("KUBE_PREPULL_TEST_KUBECONFIG is not set: cluster tests run through `npm test` (test/run-with-cluster.ts)");
+  }
+  return file;
+}
+
+export function testKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(testKubeconfigPath());
+  return kc;
+}
+
+/** Runs the version-matched kubectl built with the control plane against the test cluster. */
+export async function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string }> {
+  const binDir = process.env.KUBE_PREPULL_TEST_BIN_DIR ?? "";
+  const child = run(path.join(binDir, "kubectl"), ["--kubeconfig", testKubeconfigPath(), ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  return child;
+}
+
+let counter = 0;
+/** A fresh namespace for one test file; delete it with the returned function. */
+export async function createNamespace(
+  kc: k8s.KubeConfig,
+  prefix: string,
+  labels: Record<string, string> = {},
+): Promise<{ name: string; remove: () => Promise<void> }> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const name = `${prefix}-${process.pid}-${++counter}`;
+  await core.createNamespace({ body: { metadata: { name, labels } } });
+  // Pods need the namespace's default ServiceAccount (ServiceAccount admission); its controller
+  // creates it shortly after the namespace.
+  await waitUntil(async () => {
+    await core.readNamespacedServiceAccount({ name: "default", namespace: name });
+    return true;
+  }, { what: `ServiceAccount default in ${name}` });
+  return {
+    name,
+    remove: async () => {
+      await core.deleteNamespace({ name }).catch(() => undefined);
+    },
+  };
+}
+
+export async function waitUntil<T>(
+  check: () => Promise<T | undefined | false>,
+  options: { what: string; timeoutMs?: number; intervalMs?: number },
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(options.intervalMs ?? 250);
+  }
+  const detail = lastError instanceof Error ? `; last error: ${lastError.message}` : "";
+  throw new Error(`timed out waiting for ${options.what}${detail}`);
+}
+
+export function apiErrorCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/** The message of an ApiException (its body is a JSON string in client-node 1.x). */
+export function apiErrorMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === "string") {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
