@@ -1,0 +1,56 @@
+// Prometheus metrics (spec §6), prefix kube_prepull_. One registry per process, passed to whoever
+// records; no module-level singletons, so tests can make their own.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  admissionDuration: Histogram<"webhook" | "operation" | "decision">;
+  admissions: Counter<"webhook" | "decision">;
+  prepulls: Counter<"result">;
+  prepullDuration: Histogram<"result">;
+  nodesPulled: Counter;
+  nodesFailed: Counter;
+  activePrepulls: Gauge;
+  heldDeployments: Gauge;
+  queueDepth: Gauge;
+}
+
+export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "kube_prepull_" });
+  const registers = [registry];
+  return {
+    registry,
+    admissionDuration: new Histogram({
+      name: "kube_prepull_admission_duration_seconds",
+      help: "Time to answer an AdmissionReview, by webhook, operation and decision.",
+      labelNames: ["webhook", "operation", "decision"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    admissions: new Counter({
+      name: "kube_prepull_admissions_total",
+      help: "AdmissionReviews answered, by webhook and decision.",
+      labelNames: ["webhook", "decision"],
+      registers,
+    }),
+    prepulls: new Counter({
+      name: "kube_prepull_prepulls_total",
+      help: "Prepulls finished, by result (Succeeded, Failed, TimedOut, Superseded).",
+      labelNames: ["result"],
+      registers,
+    }),
+    prepullDuration: new Histogram({
+      name: "kube_prepull_prepull_duration_seconds",
+      help: "Time from the request to the end of a prepull, by result.",
+      labelNames: ["result"],
+      buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    }),
+    nodesPulled: new Counter({ name: "kube_prepull_nodes_pulled_total", help: "Nodes that finished pulling a prepull's images.", registers }),
+    nodesFailed: new Counter({ name: "kube_prepull_nodes_failed_total", help: "Nodes whose pull failed.", registers }),
+    activePrepulls: new Gauge({ name: "kube_prepull_active_prepulls", help: "Prepull DaemonSets pulling now.", registers }),
+    heldDeployments: new Gauge({ name: "kube_prepull_held_deployments", help: "Deployments whose rollout kube-prepull holds now.", registers }),
+    queueDepth: new Gauge({ name: "kube_prepull_queue_depth", help: "Prepulls waiting for the concurrency cap.", registers }),
+  };
+}

@@ -1,0 +1,92 @@
+// The HTTPS request handler for admission: a defensive edge (content type, body size, JSON, review
+// shape → clear 4xx, never a crash) in front of pure decisions. No TLS or listen here.
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Logger } from "pino";
+import { decideDeploymentMutation } from "../admission/deployment-mutation.js";
+import { validateDeploymentAnnotations } from "../admission/annotation-validation.js";
+import { allow, deny, parseReview, patched, type AdmissionRequest, type AdmissionReviewResponse } from "../admission/review.js";
+import type { Metrics } from "../observability/metrics.js";
+
+export const ADMISSION_PATHS = { mutate: "/mutate/deployments", validate: "/validate/deployments" } as const;
+
+// The apiserver sends at most 3 MiB of object (MaxRequestBodyBytes) and a review carries object and
+// oldObject: 8 MiB leaves room without inviting abuse. Express's default (100 KiB) rejects real ones.
+export const BODY_LIMIT = "8mb";
+
+export interface AdmissionAppDeps {
+  log: Logger;
+  metrics: Metrics;
+  now: () => Date;
+}
+
+type Decider = (request: AdmissionRequest, log: Logger) => { review: AdmissionReviewResponse; decision: string };
+
+export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+
+  const mutate: Decider = (request, log) => {
+    const decision = decideDeploymentMutation(request, deps.now());
+    if (decision.kind === "skip") {
+      log.debug({ reason: decision.reason }, "no prepull");
+      return { review: allow(request.uid, decision.warnings), decision: "skip" };
+    }
+    log.info({ images: decision.request.images, hold: decision.hold, request: decision.request.id }, "prepull requested");
+    return { review: patched(request.uid, decision.patch, decision.warnings), decision: decision.hold ? "prepull-hold" : "prepull" };
+  };
+  const validate: Decider = (request) => {
+    const decision = validateDeploymentAnnotations(request);
+    return decision.allowed
+      ? { review: allow(request.uid), decision: "allowed" }
+      : { review: deny(request.uid, decision.message), decision: "denied" };
+  };
+
+  const jsonOnly = (req: Request, res: Response, next: NextFunction): void => {
+    if (!req.is("application/json")) {
+      res.status(415).json({ error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
+      return;
+    }
+    next();
+  };
+  const body = express.json({ limit: BODY_LIMIT, strict: true, type: "application/json" });
+  const route = (webhook: string, decide: Decider) => (req: Request, res: Response): void => {
+    const started = process.hrtime.bigint();
+    const parsed = parseReview(req.body);
+    if (!parsed.ok) {
+      deps.log.warn({ webhook, problem: parsed.message }, "malformed AdmissionReview");
+      res.status(400).json({ error: `malformed AdmissionReview: ${parsed.message}` });
+      return;
+    }
+    const request = parsed.request;
+    const log = deps.log.child({ uid: request.uid, namespace: request.namespace, name: request.name, operation: request.operation, dryRun: request.dryRun === true });
+    let outcome: { review: AdmissionReviewResponse; decision: string };
+    try {
+      outcome = decide(request, log);
+    } catch (error) {
+      // Prepull is an optimisation: an internal error never blocks a deploy.
+      log.error({ err: error }, "admission decision failed; allowing unchanged");
+      outcome = { review: allow(request.uid, ["kube-prepull: internal error; the Deployment was admitted unchanged"]), decision: "error" };
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    deps.metrics.admissionDuration.observe({ webhook, operation: request.operation, decision: outcome.decision }, seconds);
+    deps.metrics.admissions.inc({ webhook, decision: outcome.decision });
+    log.debug({ webhook, decision: outcome.decision, durationMs: seconds * 1000 }, "admission answered");
+    res.status(200).json(outcome.review);
+  };
+
+  app.post(ADMISSION_PATHS.mutate, jsonOnly, body, route("mutate", mutate));
+  app.post(ADMISSION_PATHS.validate, jsonOnly, body, route("validate", validate));
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: `not found; admission paths are ${Object.values(ADMISSION_PATHS).join(", ")}` });
+  });
+  // body-parser errors carry an HTTP status (413 too large, 400 bad JSON, 415 charset).
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (error as { status?: number }).status ?? 500;
+    const message = status === 413 ? `request body larger than ${BODY_LIMIT}`
+      : status === 400 ? `invalid JSON: ${(error as Error).message}` : "internal error";
+    if (status >= 500) deps.log.error({ err: error }, "admission request failed");
+    res.status(status).json({ error: message });
+  });
+  return app;
+}
