@@ -1,0 +1,178 @@
+// The controller's decision for one Deployment: from what the cluster shows (the Deployment, its
+// prepull DaemonSets and their pods) and the time, the actions that move it towards the spec's
+// behaviour (§4). Pure and level-triggered: run it again with the same inputs and it asks for the
+// same idempotent actions, so a restart or a second replica loses and breaks nothing.
+import type * as k8s from "@kubernetes/client-node";
+import { readSettings, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
+import { prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
+import { decodeStatus, isTerminal, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
+import { decodeRequest } from "../prepull/request.js";
+
+export interface ControllerConfig {
+  pod: PrepullPodConfig;
+  /** Time after a prepull ends before its DaemonSet is deleted even if the rollout has not completed. */
+  cleanupTtlSeconds: number;
+  /** Time after a DaemonSet's creation before pods the scheduler cannot place stop counting. */
+  schedulingGraceSeconds: number;
+}
+
+export type Action =
+  | { kind: "create-daemonset"; daemonSet: k8s.V1DaemonSet }
+  | { kind: "delete-daemonset"; name: string; reason: string }
+  | { kind: "write-status"; status: PrepullStatus }
+  | { kind: "release-hold"; heldBy: string; reason: string }
+  | { kind: "forget-hold"; heldBy: string; reason: string }
+  | { kind: "event"; type: "Normal" | "Warning"; reason: string; message: string }
+  | { kind: "count"; result: PrepullStatus["phase"]; seconds: number; pulled: number; failed: number };
+
+export interface Decision {
+  actions: Action[];
+  /** Run again after this many ms (a deadline is coming), if nothing else happens first. */
+  requeueAfterMs?: number;
+}
+
+export interface Observed {
+  deployment: k8s.V1Deployment;
+  /** Prepull DaemonSets of this Deployment (by label). */
+  daemonSets: k8s.V1DaemonSet[];
+  /** Pods of the current request's DaemonSet. */
+  pods: k8s.V1Pod[];
+  now: Date;
+}
+
+/** kubectl rollout status: the new ReplicaSet has every replica updated and available, old ones gone. */
+export function rolloutComplete(deployment: k8s.V1Deployment): boolean {
+  const status = deployment.status;
+  const replicas = deployment.spec?.replicas ?? 1;
+  return (
+    deployment.spec?.paused !== true &&
+    (status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0) &&
+    (status?.updatedReplicas ?? 0) >= replicas &&
+    (status?.replicas ?? 0) <= (status?.updatedReplicas ?? 0) &&
+    (status?.availableReplicas ?? 0) >= (status?.updatedReplicas ?? 0)
+  );
+}
+
+const seconds = (from: string, to: Date): number => Math.max(0, (to.getTime() - Date.parse(from)) / 1000);
+
+export function reconcile(observed: Observed, config: ControllerConfig): Decision {
+  const { deployment, now } = observed;
+  const annotations = deployment.metadata?.annotations ?? {};
+  const request = decodeRequest(annotations[SYSTEM_ANNOTATIONS.request]);
+  const heldBy = annotations[SYSTEM_ANNOTATIONS.heldBy];
+  const status = decodeStatus(annotations[SYSTEM_ANNOTATIONS.status]);
+  const { settings, problems } = readSettings(annotations);
+  const actions: Action[] = [];
+  const requeue: number[] = [];
+
+  const currentName = request ? prepullDaemonSetName(deployment.metadata!.name!, request.images) : undefined;
+  // Any other prepull DaemonSet of this Deployment belongs to an older request: superseded.
+  for (const ds of observed.daemonSets) {
+    if (ds.metadata?.name !== currentName) {
+      actions.push({ kind: "delete-daemonset", name: ds.metadata!.name!, reason: "superseded by a newer image change" });
+    }
+  }
+
+  let current: PrepullStatus | undefined = status?.request === request?.id ? status : undefined;
+  if (request && currentName && !current) {
+    // A request the controller has not acted on yet: start it.
+    if (status && status.phase === "Pulling") {
+      actions.push({ kind: "count", result: "Superseded", seconds: seconds(status.startedAt, now), pulled: status.nodes.pulled, failed: status.nodes.failed });
+      actions.push({ kind: "event", type: "Normal", reason: "PrepullSuperseded", message: `prepull of ${status.images.join(", ")} superseded by a newer image change` });
+    }
+    for (const problem of problems) {
+      actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
+    }
+    const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, config: config.pod });
+    actions.push({ kind: "create-daemonset", daemonSet });
+    current = {
+      phase: "Pulling",
+      images: request.images,
+      nodes: { desired: 0, pulled: 0, failed: 0 },
+      startedAt: now.toISOString(),
+      request: request.id,
+      daemonSet: currentName,
+    };
+    actions.push({ kind: "write-status", status: current });
+    actions.push({
+      kind: "event",
+      type: "Normal",
+      reason: "PrepullStarted",
+      message: `pulling ${request.images.join(", ")} on ${settings.nodes} nodes with daemonset/${currentName}${request.hold ? " (rollout held)" : ""}`,
+    });
+  } else if (request && currentName && current && current.phase === "Pulling") {
+    const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
+    const deadline = Date.parse(request.requestedAt) + settings.holdTimeoutSeconds * 1000;
+    if (!daemonSet) {
+      // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
+      actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, config: config.pod }) });
+    }
+    const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now.getTime();
+    const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
+    const progress = daemonSet ? progressOf(daemonSet, observed.pods, now.getTime() >= graceEnds) : undefined;
+    const outcome = progress ? outcomeOf(progress) : { kind: "pulling" as const };
+    const nodes = progress
+      ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length }
+      : current.nodes;
+    const elapsed = seconds(current.startedAt, now);
+    const finish = (phase: PrepullStatus["phase"], message: string): void => {
+      current = { ...current!, phase, nodes, finishedAt: now.toISOString(), message };
+      actions.push({ kind: "write-status", status: current });
+      actions.push({ kind: "count", result: phase, seconds: elapsed, pulled: nodes.pulled, failed: nodes.failed });
+    };
+    if (outcome.kind === "succeeded") {
+      finish("Succeeded", `pulled on ${nodes.pulled} node${nodes.pulled === 1 ? "" : "s"} in ${elapsed.toFixed(1)}s`);
+      actions.push({ kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${current.message}: ${request.images.join(", ")}` });
+    } else if (outcome.kind === "failed") {
+      finish("Failed", outcome.message);
+      actions.push({ kind: "event", type: "Warning", reason: "PrepullFailed", message: outcome.message });
+    } else if (now.getTime() >= deadline) {
+      finish("TimedOut", `not pulled on every node within ${settings.holdTimeoutSeconds}s (${nodes.pulled}/${nodes.desired} pulled)`);
+      actions.push({ kind: "event", type: "Warning", reason: "PrepullTimedOut", message: current.message! });
+    } else {
+      if (nodes.desired !== current.nodes.desired || nodes.pulled !== current.nodes.pulled || nodes.failed !== current.nodes.failed) {
+        current = { ...current, nodes };
+        actions.push({ kind: "write-status", status: current });
+      }
+      requeue.push(deadline - now.getTime());
+      if (now.getTime() < graceEnds) requeue.push(graceEnds - now.getTime());
+    }
+  }
+
+  // The hold: released when its request is done, replaced, unwanted or gone; a user's own resume
+  // (spec.paused false while held-by is set) is respected by only dropping the marker.
+  if (heldBy !== undefined) {
+    const paused = deployment.spec?.paused === true;
+    const releaseReason =
+      !request || heldBy !== request.id ? "the request that held it was replaced"
+      : !settings.hold ? "the hold annotation was removed"
+      : current && isTerminal(current.phase) ? `prepull ${current.phase.toLowerCase()}`
+      : undefined;
+    if (!paused) {
+      actions.push({ kind: "forget-hold", heldBy, reason: "resumed by its user" });
+      actions.push({ kind: "event", type: "Normal", reason: "HoldReleased", message: "rollout was resumed by its user; kube-prepull no longer holds it" });
+    } else if (releaseReason) {
+      actions.push({ kind: "release-hold", heldBy, reason: releaseReason });
+      actions.push({ kind: "event", type: "Normal", reason: "HoldReleased", message: `rollout released: ${releaseReason}` });
+    }
+  }
+
+  // Cleanup: keep the DaemonSet until the rollout completed (deleting it at "pulled" would let
+  // image garbage collection remove the images first), or until the TTL.
+  if (current && isTerminal(current.phase) && currentName) {
+    const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
+    const ttlEnds = Date.parse(current.finishedAt ?? current.startedAt) + config.cleanupTtlSeconds * 1000;
+    if (daemonSet) {
+      if (rolloutComplete(deployment)) {
+        actions.push({ kind: "delete-daemonset", name: currentName, reason: "rollout complete" });
+      } else if (now.getTime() >= ttlEnds) {
+        actions.push({ kind: "delete-daemonset", name: currentName, reason: "cleanup TTL passed" });
+      } else {
+        requeue.push(ttlEnds - now.getTime());
+      }
+    }
+  }
+
+  const positive = requeue.filter((ms) => ms > 0);
+  return { actions, ...(positive.length > 0 ? { requeueAfterMs: Math.min(...positive) } : {}) };
+}

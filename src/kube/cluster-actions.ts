@@ -1,0 +1,110 @@
+// The controller's writes to the cluster, each idempotent: creating what exists or deleting what is
+// gone succeeds, and hold releases are conditional JSON patches that fail harmlessly when the
+// Deployment's held-by changed meanwhile.
+import * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
+import type { PrepullStatus } from "../prepull/progress.js";
+import { pointerSegment, type JsonPatchOperation } from "../admission/review.js";
+
+export interface ClusterActions {
+  createDaemonSet(daemonSet: k8s.V1DaemonSet): Promise<void>;
+  deleteDaemonSet(namespace: string, name: string): Promise<void>;
+  writeStatus(namespace: string, name: string, status: PrepullStatus): Promise<void>;
+  /** Unpauses and removes held-by if held-by still equals `heldBy`; false if it changed. */
+  releaseHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
+  /** Removes held-by only (the user resumed the rollout themselves). */
+  forgetHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
+  recordEvent(deployment: k8s.V1Deployment, type: "Normal" | "Warning", reason: string, message: string, now: Date): Promise<void>;
+}
+
+export function errorCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.heldBy)}`;
+
+export function createClusterActions(kubeConfig: k8s.KubeConfig, component: string): ClusterActions {
+  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
+  const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+
+  const conditionalPatch = async (namespace: string, name: string, body: JsonPatchOperation[]): Promise<boolean> => {
+    try {
+      await apps.patchNamespacedDeployment({ name, namespace, body }, jsonPatch);
+      return true;
+    } catch (error) {
+      // 422: a `test` failed (held-by changed or is gone); 404: the Deployment is gone.
+      if (errorCode(error) === 422 || errorCode(error) === 404) return false;
+      throw error;
+    }
+  };
+
+  return {
+    async createDaemonSet(daemonSet) {
+      try {
+        await apps.createNamespacedDaemonSet({ namespace: daemonSet.metadata!.namespace!, body: daemonSet });
+      } catch (error) {
+        if (errorCode(error) !== 409) throw error;
+      }
+    },
+    async deleteDaemonSet(namespace, name) {
+      try {
+        await apps.deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: "Background" });
+      } catch (error) {
+        if (errorCode(error) !== 404) throw error;
+      }
+    },
+    async writeStatus(namespace, name, status) {
+      try {
+        await apps.patchNamespacedDeployment(
+          { name, namespace, body: { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: JSON.stringify(status) } } } },
+          mergePatch,
+        );
+      } catch (error) {
+        if (errorCode(error) !== 404) throw error;
+      }
+    },
+    releaseHold(namespace, name, heldBy) {
+      return conditionalPatch(namespace, name, [
+        { op: "test", path: HELD_BY_PATH, value: heldBy },
+        { op: "replace", path: "/spec/paused", value: false },
+        { op: "remove", path: HELD_BY_PATH },
+      ]);
+    },
+    forgetHold(namespace, name, heldBy) {
+      return conditionalPatch(namespace, name, [
+        { op: "test", path: HELD_BY_PATH, value: heldBy },
+        { op: "remove", path: HELD_BY_PATH },
+      ]);
+    },
+    async recordEvent(deployment, type, reason, message, now) {
+      const namespace = deployment.metadata!.namespace!;
+      await core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${deployment.metadata!.name}.${randomBytes(8).toString("hex")}`, namespace },
+          involvedObject: {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            name: deployment.metadata!.name!,
+            namespace,
+            uid: deployment.metadata!.uid!,
+            resourceVersion: deployment.metadata!.resourceVersion!,
+          },
+          type,
+          reason,
+          message: message.slice(0, 1024),
+          source: { component },
+          reportingComponent: component,
+          reportingInstance: component,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// A list+watch cache of one resource. Written by hand because the informer of
+// @kubernetes/client-node 1.x has known gaps (webhook-engineering notes §1.6): no client-side watch
+// timeout (a half-dead connection hangs forever, client-node #596/#958), no reconnect backoff
+// (#1933), no bookmarks. This one: paged list, watch with a server timeout of 5–10 min and
+// bookmarks, 410 Gone → relist, jittered exponential backoff (1 s → 30 s), and a watchdog that
+// restarts a watch that has been silent for longer than its own timeout.
+import type * as k8s from "@kubernetes/client-node";
+import { Watch } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+export type ObjectEvent = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+export interface ReflectorOptions<T extends k8s.KubernetesObject> {
+  /** For logs: "deployments", "daemonsets", … */
+  name: string;
+  kubeConfig: k8s.KubeConfig;
+  /** Collection path for watches, e.g. /apis/apps/v1/deployments. */
+  path: string;
+  list: (params: { labelSelector?: string; limit: number; _continue?: string }) => Promise<ListResult<T>>;
+  labelSelector?: string;
+  onEvent: (type: ObjectEvent, object: T) => void;
+  log: Logger;
+}
+
+export function objectKey(object: k8s.KubernetesObject): string {
+  return `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
+}
+
+export class Reflector<T extends k8s.KubernetesObject> {
+  private readonly store = new Map<string, T>();
+  private running = false;
+  private synced = false;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: ReflectorOptions<T>) {}
+
+  get(namespace: string, name: string): T | undefined {
+    return this.store.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.run();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.abort?.abort();
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        let resourceVersion = await this.relist();
+        failures = 0;
+        while (this.running) {
+          const outcome = await this.watchOnce(resourceVersion);
+          if (outcome.kind === "gone") break; // 410: relist
+          resourceVersion = outcome.resourceVersion;
+        }
+      } catch (error) {
+        if (!this.running) return;
+        failures++;
+        const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5)) * (0.5 + Math.random() / 2);
+        this.options.log.warn({ resource: this.options.name, err: error, retryInMs: Math.round(delay) }, "list/watch failed");
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private async relist(): Promise<string> {
+    const fresh = new Map<string, T>();
+    let resourceVersion = "";
+    let token: string | undefined;
+    do {
+      const page = await this.options.list({
+        ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+        limit: 500,
+        ...(token ? { _continue: token } : {}),
+      });
+      for (const item of page.items) fresh.set(objectKey(item), item);
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      token = page.metadata?._continue || undefined;
+    } while (token);
+    for (const [key, old] of this.store) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.options.onEvent("DELETED", old);
+      }
+    }
+    for (const [key, item] of fresh) {
+      const old = this.store.get(key);
+      this.store.set(key, item);
+      if (!old) this.options.onEvent("ADDED", item);
+      else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.options.onEvent("MODIFIED", item);
+    }
+    this.synced = true;
+    return resourceVersion;
+  }
+
+  private watchOnce(resourceVersion: string): Promise<{ kind: "ended"; resourceVersion: string } | { kind: "gone" }> {
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    let current = resourceVersion;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let watchdog: NodeJS.Timeout | undefined;
+      const finish = (result: { kind: "ended"; resourceVersion: string } | { kind: "gone" } | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(watchdog);
+        this.abort?.abort();
+        if (result instanceof Error) reject(result);
+        else resolve(result);
+      };
+      const armWatchdog = (): void => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => finish({ kind: "ended", resourceVersion: current }), (timeoutSeconds + 60) * 1000);
+      };
+      armWatchdog();
+      new Watch(this.options.kubeConfig)
+        .watch(
+          this.options.path,
+          {
+            allowWatchBookmarks: true,
+            resourceVersion: current,
+            timeoutSeconds,
+            ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+          },
+          (type: string, object: T & { code?: number }) => {
+            armWatchdog();
+            if (type === "ERROR") {
+              finish(object.code === 410 ? { kind: "gone" } : new Error(`watch error: ${JSON.stringify(object)}`));
+              return;
+            }
+            current = object.metadata?.resourceVersion ?? current;
+            if (type === "BOOKMARK") return;
+            const key = objectKey(object);
+            if (type === "DELETED") this.store.delete(key);
+            else this.store.set(key, object);
+            this.options.onEvent(type as ObjectEvent, object);
+          },
+          (error: unknown) => {
+            if (error && this.running) finish(error instanceof Error ? error : new Error(JSON.stringify(error)));
+            else finish({ kind: "ended", resourceVersion: current });
+          },
+        )
+        .then(
+          (controller) => {
+            this.abort = controller;
+            if (settled || !this.running) controller.abort();
+          },
+          (error: unknown) => finish(error instanceof Error ? error : new Error(JSON.stringify(error))),
+        );
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,185 @@
+// The run-once prepull DaemonSet (spec §3), rendered from the persisted Deployment. Pure.
+//
+// Pod shape (the "init containers pull, a tiny main container holds" pattern): a first init
+// container copies the static helper binary into an emptyDir; each new image is an init container
+// that runs the copied helper, which exits 0, so nothing from the target image's userland runs; the
+// main container is the helper waiting like `pause`. The pod is Ready only once every image is on
+// the node. Nothing here mounts a hostPath or a runtime socket; every container passes Pod Security
+// "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted).
+import type * as k8s from "@kubernetes/client-node";
+import { LABELS, MANAGED_BY, type NodesMode } from "./annotations.js";
+import { imageKey } from "./image-reference.js";
+import { imageSetHash, type PrepullRequest } from "./request.js";
+
+export interface PrepullPodConfig {
+  /** Image holding the static helper at HELPER_PATH. */
+  helperImage: string;
+  extraLabels: Record<string, string>;
+  extraAnnotations: Record<string, string>;
+  priorityClassName?: string;
+}
+
+export const HELPER_PATH = "/prepull-helper";
+const HELPER_VOLUME = "prepull-helper";
+const HELPER_MOUNT = "/.prepull";
+// Requests = limits. Not smaller: runc's own init has been OOM-killed at 20Mi (eclipse-che#22446).
+const RESOURCES: k8s.V1ResourceRequirements = {
+  requests: { cpu: "10m", memory: "32Mi" },
+  limits: { cpu: "10m", memory: "32Mi" },
+};
+// An unprivileged user that exists nowhere in particular: the helper needs no home, no name.
+const RUN_AS = 65532;
+
+const CONTAINER_SECURITY: k8s.V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  runAsUser: RUN_AS,
+  runAsGroup: RUN_AS,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+const MAX_NAME = 63;
+
+/** prepull-<deployment>-<hash of the image set>, at most 63 characters (a DNS label). */
+export function prepullDaemonSetName(deploymentName: string, images: string[]): string {
+  const hash = imageSetHash(images);
+  const room = MAX_NAME - "prepull-".length - 1 - hash.length;
+  const base = deploymentName.slice(0, room).replace(/[-.]+$/, "");
+  return `prepull-${base}-${hash}`;
+}
+
+/** A label value (≤ 63 characters) naming a Deployment; long names are cut and suffixed with a hash. */
+export function deploymentLabelValue(name: string): string {
+  if (name.length <= MAX_NAME) return name;
+  return `${name.slice(0, 52).replace(/[-._]+$/, "")}-${imageSetHash([name])}`;
+}
+
+/** The workload container's pull policy for an image (spec: "each image keeps the workload container's imagePullPolicy"). */
+function pullPolicyOf(spec: k8s.V1PodSpec | undefined, image: string): string | undefined {
+  const key = imageKey(image);
+  return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].find((c) => c.image && imageKey(c.image) === key)
+    ?.imagePullPolicy;
+}
+
+/** Required node affinity only: pod (anti-)affinity and preferences do not decide where pods can run. */
+function requiredNodeAffinity(spec: k8s.V1PodSpec | undefined): k8s.V1Affinity | undefined {
+  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  return required ? { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } : undefined;
+}
+
+export function renderPrepullDaemonSet(input: {
+  deployment: k8s.V1Deployment;
+  request: PrepullRequest;
+  nodes: NodesMode;
+  config: PrepullPodConfig;
+}): k8s.V1DaemonSet {
+  const { deployment, request, config } = input;
+  const name = prepullDaemonSetName(deployment.metadata!.name!, request.images);
+  const template = deployment.spec?.template?.spec;
+  const labels = {
+    ...config.extraLabels,
+    [LABELS.managedBy]: MANAGED_BY,
+    [LABELS.deployment]: deploymentLabelValue(deployment.metadata!.name!),
+  };
+  const podLabels = { ...labels, [LABELS.prepull]: name };
+  const mount = { name: HELPER_VOLUME, mountPath: HELPER_MOUNT };
+  const helperCommand = (...args: string[]): string[] => [`${HELPER_MOUNT}${HELPER_PATH}`, ...args];
+
+  const pullContainers: k8s.V1Container[] = request.images.map((image, i) => {
+    const policy = pullPolicyOf(template, image);
+    return {
+      name: `pull-${i}`,
+      image,
+      ...(policy ? { imagePullPolicy: policy } : {}),
+      command: helperCommand("exit"),
+      volumeMounts: [{ ...mount, readOnly: true }],
+      securityContext: CONTAINER_SECURITY,
+      resources: RESOURCES,
+    };
+  });
+
+  const eligible = input.nodes === "eligible";
+  const podSpec: k8s.V1PodSpec = {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    terminationGracePeriodSeconds: 0,
+    ...(template?.serviceAccountName ? { serviceAccountName: template.serviceAccountName } : {}),
+    ...(template?.imagePullSecrets?.length ? { imagePullSecrets: template.imagePullSecrets } : {}),
+    ...(config.priorityClassName ? { priorityClassName: config.priorityClassName } : {}),
+    ...(eligible && template?.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
+    ...(eligible && requiredNodeAffinity(template) ? { affinity: requiredNodeAffinity(template) } : {}),
+    // `all`: every node, whatever its taints (the DaemonSet controller adds the usual
+    // not-ready/unreachable/unschedulable tolerations itself).
+    ...(eligible
+      ? template?.tolerations?.length ? { tolerations: template.tolerations } : {}
+      : { tolerations: [{ operator: "Exists" }] }),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUN_AS,
+      runAsGroup: RUN_AS,
+      fsGroup: RUN_AS,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    initContainers: [
+      {
+        name: "install-helper",
+        image: config.helperImage,
+        command: [HELPER_PATH, "install", `${HELPER_MOUNT}${HELPER_PATH}`],
+        volumeMounts: [mount],
+        securityContext: CONTAINER_SECURITY,
+        resources: RESOURCES,
+      },
+      ...pullContainers,
+    ],
+    containers: [
+      {
+        name: "pause",
+        image: config.helperImage,
+        command: [HELPER_PATH, "pause"],
+        securityContext: CONTAINER_SECURITY,
+        resources: RESOURCES,
+      },
+    ],
+    volumes: [{ name: HELPER_VOLUME, emptyDir: { sizeLimit: "16Mi" } }],
+  };
+
+  return {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: {
+      name,
+      namespace: deployment.metadata!.namespace!,
+      labels,
+      annotations: { "kube-prepull.io/request-id": request.id },
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          name: deployment.metadata!.name!,
+          uid: deployment.metadata!.uid!,
+          controller: false,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    spec: {
+      selector: { matchLabels: { [LABELS.prepull]: name } },
+      // Every node at once (max-parallel is applied by the controller); nothing to roll.
+      updateStrategy: { type: "OnDelete" },
+      template: {
+        metadata: {
+          labels: podLabels,
+          annotations: {
+            ...config.extraAnnotations,
+            // Keep service meshes out: a sidecar would never let the pod finish initialising.
+            "sidecar.istio.io/inject": "false",
+            "linkerd.io/inject": "disabled",
+          },
+        },
+        spec: podSpec,
+      },
+    },
+  };
+}
