@@ -28,11 +28,14 @@ function listen(server: http.Server, host: string, port: number): Promise<number
   });
 }
 
-function closer(server: http.Server): () => Promise<void> {
+/** Stops accepting, lets requests in flight finish for up to `graceMs`, then drops every connection
+ * (the apiserver's keep-alive connections would otherwise hold close() open for 90 s). */
+function closer(server: http.Server, graceMs = 1000): () => Promise<void> {
   return () =>
     new Promise((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), graceMs).unref();
     });
 }
 

@@ -1,0 +1,138 @@
+// `kube-prepull serve` as a library: admission over HTTPS, operations endpoints, the controller,
+// and (for runs outside a cluster) self-registration of the webhook configurations with a url.
+// The CLI, the demo and the tests start it with startServe(); only the CLI reads the environment.
+import * as k8s from "@kubernetes/client-node";
+import { pino, type Logger } from "pino";
+import { renderWebhookConfigurations, type InstallMode } from "./admission/webhook-configuration.js";
+import { startController, type RunningController } from "./controller/controller.js";
+import type { ControllerConfig } from "./controller/reconcile.js";
+import { createClusterActions, errorCode } from "./kube/cluster-actions.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
+import { createAdmissionApp } from "./server/admission-app.js";
+import { startHttpsServer, startOpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
+import { createCertificateAuthority, issueCertificate } from "./tls/certificates.js";
+
+export interface ServeOptions {
+  kubeConfig: k8s.KubeConfig;
+  host: string;
+  port: number;
+  opsPort: number;
+  /** Serving certificate; when absent, a CA and certificate for `host` are generated in memory. */
+  tls?: TlsMaterial & { caPem: string };
+  /** Register the webhook configurations with this name, pointing at https://host:port. */
+  register?: { name: string; mode: InstallMode; ownNamespace: string; removeOnStop: boolean };
+  controller: ControllerConfig;
+  /** Run the controller (false: admission only). */
+  runController: boolean;
+  log?: Logger;
+  logLevel?: string;
+  now?: () => Date;
+}
+
+export interface RunningServe {
+  admissionPort: number;
+  opsPort: number;
+  metrics: Metrics;
+  caPem: string;
+  stop: () => Promise<void>;
+}
+
+export function generateLocalTls(host: string, now: Date): TlsMaterial & { caPem: string } {
+  const notBefore = new Date(now.getTime() - 3600_000);
+  const notAfter = new Date(now.getTime() + 365 * 24 * 3600_000);
+  const ca = createCertificateAuthority({ commonName: "kube-prepull-local-ca", notBefore, notAfter });
+  const isIp = /^[0-9.]+$|:/.test(host);
+  const leaf = issueCertificate(ca, {
+    commonName: "kube-prepull",
+    ...(isIp ? { ipAddresses: [host] } : { dnsNames: [host] }),
+    usage: "server",
+    notBefore,
+    notAfter,
+  });
+  return { ...leaf, caPem: ca.certPem };
+}
+
+async function applyObject<T extends k8s.KubernetesObject>(
+  read: () => Promise<T>,
+  create: () => Promise<unknown>,
+  replace: (resourceVersion: string) => Promise<unknown>,
+): Promise<void> {
+  try {
+    const existing = await read();
+    await replace(existing.metadata!.resourceVersion!);
+  } catch (error) {
+    if (errorCode(error) !== 404) throw error;
+    await create();
+  }
+}
+
+export async function startServe(options: ServeOptions): Promise<RunningServe> {
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? pino({ level: options.logLevel ?? "info", base: { component: "kube-prepull" } });
+  const metrics = createMetrics({ defaultMetrics: true });
+  const tls = options.tls ?? generateLocalTls(options.host, now());
+  let controller: RunningController | undefined;
+
+  const admission = await startHttpsServer(createAdmissionApp({ log, metrics, now }), {
+    host: options.host,
+    port: options.port,
+    tls,
+  });
+  const ops: RunningServer = await startOpsServer({
+    host: options.host,
+    port: options.opsPort,
+    registry: metrics.registry,
+    isReady: () => controller === undefined ? !options.runController : controller.hasSynced(),
+  });
+  log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
+
+  const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+  if (options.register) {
+    const { mutating, validating } = renderWebhookConfigurations({
+      name: options.register.name,
+      mode: options.register.mode,
+      ownNamespace: options.register.ownNamespace,
+      target: { url: `https://${options.host}:${admission.port}`, caBundlePem: tls.caPem },
+      timeoutSeconds: 5,
+    });
+    const name = options.register.name;
+    await applyObject(
+      () => admissionApi.readMutatingWebhookConfiguration({ name }),
+      () => admissionApi.createMutatingWebhookConfiguration({ body: mutating }),
+      (rv) => admissionApi.replaceMutatingWebhookConfiguration({ name, body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion: rv } } }),
+    );
+    await applyObject(
+      () => admissionApi.readValidatingWebhookConfiguration({ name }),
+      () => admissionApi.createValidatingWebhookConfiguration({ body: validating }),
+      (rv) => admissionApi.replaceValidatingWebhookConfiguration({ name, body: { ...validating, metadata: { ...validating.metadata, resourceVersion: rv } } }),
+    );
+    log.info({ name, mode: options.register.mode }, "webhook configurations registered");
+  }
+
+  if (options.runController) {
+    controller = startController({
+      kubeConfig: options.kubeConfig,
+      actions: createClusterActions(options.kubeConfig, "kube-prepull"),
+      config: options.controller,
+      log,
+      metrics,
+      now,
+    });
+  }
+
+  return {
+    admissionPort: admission.port,
+    opsPort: ops.port,
+    metrics,
+    caPem: tls.caPem,
+    stop: async () => {
+      controller?.stop();
+      if (options.register?.removeOnStop) {
+        const name = options.register.name;
+        await admissionApi.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+        await admissionApi.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+      }
+      await Promise.all([admission.close(), ops.close()]);
+    },
+  };
+}
