@@ -2,12 +2,16 @@
 // The kube-prepull command line. The only module that reads the environment and sets the exit code.
 import { Command } from "commander";
 import { clusterCommand, type CliContext } from "./cluster-command.js";
+import { demoCommand } from "./demo-command.js";
+import { serveCommand } from "./serve-command.js";
 
-export function buildProgram(ctx: CliContext): Command {
+export function buildProgram(ctx: CliContext, options: { isTty: boolean; onStop: (stop: () => Promise<void>) => void }): Command {
   const program = new Command("kube-prepull")
     .description("Pull a Deployment's new images onto its nodes before it rolls out.")
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(serveCommand(ctx, options.onStop));
+  program.addCommand(demoCommand(ctx, options.isTty));
   program.addCommand(clusterCommand(ctx));
   return program;
 }
@@ -18,8 +22,17 @@ async function main(): Promise<void> {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
   };
+  // Long-running commands (serve) hand over how to stop; SIGINT/SIGTERM run it, then exit.
+  const onStop = (stop: () => Promise<void>): void => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        ctx.err(`kube-prepull: ${signal}, stopping`);
+        void stop().finally(() => process.exit(0));
+      });
+    }
+  };
   try {
-    await buildProgram(ctx).parseAsync(process.argv);
+    await buildProgram(ctx, { isTty: process.stdout.isTTY === true, onStop }).parseAsync(process.argv);
   } catch (error) {
     const code = (error as { exitCode?: number }).exitCode;
     if (typeof code === "number") {

@@ -1,0 +1,120 @@
+// `kube-prepull serve`: the webhook and the controller in one process (spec §5).
+import { readFileSync } from "node:fs";
+import * as k8s from "@kubernetes/client-node";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { parseDuration } from "../prepull/annotations.js";
+import { startServe } from "../serve.js";
+import type { CliContext } from "./cluster-command.js";
+
+export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
+
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${value}"`);
+  return n;
+}
+
+export function parseDurationOption(value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === undefined || seconds === 0) throw new InvalidArgumentError(`expected a duration such as "30s", "15m" or "1h30m", got "${value}"`);
+  return seconds;
+}
+
+/** Collects repeated key=value options into a map. */
+export function collectKeyValue(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+interface ServeFlags {
+  kubeconfig?: string;
+  host: string;
+  port: number;
+  opsPort: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  register: boolean;
+  webhookName: string;
+  installMode: "opt-in" | "cluster-wide";
+  namespace: string;
+  controller: boolean;
+  helperImage: string;
+  prepullPodLabel: Record<string, string>;
+  prepullPodAnnotation: Record<string, string>;
+  priorityClass?: string;
+  cleanupTtl: number;
+  schedulingGrace: number;
+  logLevel: string;
+}
+
+export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault(); // $KUBECONFIG, ~/.kube/config, then in-cluster
+  return kc;
+}
+
+export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>) => void): Command {
+  return new Command("serve")
+    .description("run the admission webhook (HTTPS) and the controller")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    .option("--host <address>", "address to listen on (in a cluster: the pod IP)", "127.0.0.1")
+    .option("--port <port>", "HTTPS port for admission", parsePort, 8443)
+    .option("--ops-port <port>", "HTTP port for /healthz, /readyz and /metrics", parsePort, 8080)
+    .option("--tls-cert-file <path>", "serving certificate (PEM); without it one is generated for --host")
+    .option("--tls-key-file <path>", "serving certificate's key (PEM)")
+    .option("--tls-ca-file <path>", "CA of the serving certificate, for --register")
+    .option("--register", "register the webhook configurations with a url client config (runs outside a cluster)", false)
+    .option("--webhook-name <name>", "name of the webhook configurations", "kube-prepull")
+    .addOption(new Option("--install-mode <mode>", "which namespaces are covered").choices(["opt-in", "cluster-wide"]).default("opt-in"))
+    .option("--namespace <name>", "kube-prepull's own namespace (never covered)", "kube-prepull")
+    .option("--no-controller", "serve admission only")
+    .option("--helper-image <image>", "image holding the static prepull helper", DEFAULT_HELPER_IMAGE)
+    .option("--prepull-pod-label <key=value>", "extra label on prepull pods (repeatable)", collectKeyValue, {})
+    .option("--prepull-pod-annotation <key=value>", "extra annotation on prepull pods (repeatable)", collectKeyValue, {})
+    .option("--priority-class <name>", "priorityClassName of prepull pods")
+    .option("--cleanup-ttl <duration>", "delete a finished prepull's DaemonSet after this long even if the rollout has not completed", parseDurationOption, 900)
+    .option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting", parseDurationOption, 30)
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
+    .action(async (flags: ServeFlags) => {
+      if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
+        throw new InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+      }
+      if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
+        throw new InvalidArgumentError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
+      }
+      const tls = flags.tlsCertFile
+        ? {
+            certPem: readFileSync(flags.tlsCertFile, "utf8"),
+            keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
+            caPem: flags.tlsCaFile ? readFileSync(flags.tlsCaFile, "utf8") : "",
+          }
+        : undefined;
+      const running = await startServe({
+        kubeConfig: loadKubeConfig(flags.kubeconfig),
+        host: flags.host,
+        port: flags.port,
+        opsPort: flags.opsPort,
+        ...(tls ? { tls } : {}),
+        ...(flags.register
+          ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
+          : {}),
+        runController: flags.controller,
+        controller: {
+          pod: {
+            helperImage: flags.helperImage,
+            extraLabels: flags.prepullPodLabel,
+            extraAnnotations: flags.prepullPodAnnotation,
+            ...(flags.priorityClass ? { priorityClassName: flags.priorityClass } : {}),
+          },
+          cleanupTtlSeconds: flags.cleanupTtl,
+          schedulingGraceSeconds: flags.schedulingGrace,
+        },
+        logLevel: flags.logLevel,
+      });
+      ctx.err(`kube-prepull: serving admission on https://${flags.host}:${running.admissionPort}, /healthz /readyz /metrics on http://${flags.host}:${running.opsPort}`);
+      onStop(running.stop);
+    });
+}
