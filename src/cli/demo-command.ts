@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { pino } from "pino";
 import { ensureControlPlaneBinaries, packageRoot } from "../local-cluster/binaries.js";
 import { startCluster, type RunningCluster } from "../local-cluster/cluster.js";
+import { waitForPrepullWebhook, waitForServiceAccount } from "../local-cluster/wait.js";
 import { decodeStatus, type PrepullStatus } from "../prepull/progress.js";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { startServe, type RunningServe } from "../serve.js";
@@ -79,9 +80,9 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const apps = kc.makeApiClient(k8s.AppsV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { "kube-prepull.io/enabled": "true" } } } });
-    await waitForServiceAccount(core);
+    await waitForServiceAccount(core, NAMESPACE);
     say(`${at()}  namespace ${NAMESPACE} opted in (label kube-prepull.io/enabled=true)`);
-    await waitForWebhook(apps);
+    await waitForPrepullWebhook(apps, NAMESPACE);
 
     const created = await apps.createNamespacedDeployment({
       namespace: NAMESPACE,
@@ -120,35 +121,6 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
     await cluster?.stop().catch(() => undefined);
     say(`${at()}  done`);
   }
-}
-
-async function waitForServiceAccount(core: k8s.CoreV1Api): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    try {
-      await core.readNamespacedServiceAccount({ name: "default", namespace: NAMESPACE });
-      return;
-    } catch {
-      await sleep(250);
-    }
-  }
-  throw new Error("the demo namespace's default ServiceAccount did not appear");
-}
-
-/** New webhook configurations reach the apiserver through an informer; probe with a dry run. */
-async function waitForWebhook(apps: k8s.AppsV1Api): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const probe = await apps.createNamespacedDeployment({
-      namespace: NAMESPACE,
-      dryRun: "All",
-      body: {
-        metadata: { name: "probe" },
-        spec: { selector: { matchLabels: { a: "b" } }, template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "example.com/probe:1" }] } } },
-      },
-    });
-    if (probe.metadata?.annotations?.[SYSTEM_ANNOTATIONS.request]) return;
-    await sleep(250);
-  }
-  throw new Error("the apiserver did not start calling the webhook");
 }
 
 async function followRollout(

@@ -150,12 +150,11 @@ export function startController(deps: ControllerDeps): RunningController {
     const deployment = deployments.get(namespace, name);
     if (!deployment) return; // deleted: its DaemonSets go with it (ownerReference)
     const owned = daemonSets.list().filter((ds) => ownerKey(ds) === key);
-    const request = deployment.metadata?.annotations?.[SYSTEM_ANNOTATIONS.request];
     if (!isOurs(deployment) && owned.length === 0) return;
     const currentPods = owned.flatMap((ds) => [...(podsByDaemonSet.get(`${namespace}/${ds.metadata!.name}`)?.values() ?? [])]);
     const decision = reconcile({ deployment, daemonSets: owned, pods: currentPods, now: deps.now() }, deps.config);
     if (decision.actions.length > 0) {
-      log.debug({ namespace, deployment: name, request: request ? "yes" : "no", actions: decision.actions.map((a) => a.kind) }, "reconcile");
+      log.debug({ namespace, deployment: name, actions: decision.actions.map((a) => a.kind) }, "reconcile");
     }
     for (const action of decision.actions) await perform(deployment, action);
     if (decision.requeueAfterMs !== undefined) schedule(key, decision.requeueAfterMs);

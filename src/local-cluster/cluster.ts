@@ -1,16 +1,16 @@
 // The embedded local cluster (spec §7): etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes.
 // Flags follow envtest and kwokctl's binary runtime (docs/local-cluster.md explains each choice).
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
-import { binariesIn, packageRoot, type ControlPlaneBinaries } from "./binaries.js";
+import { packageRoot, type ControlPlaneBinaries } from "./binaries.js";
 import { adminKubeconfig, writeClusterPki, type ClusterPki } from "./pki.js";
 import { cleanEnvironment, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
 import { createNodes, waitForNodesReady } from "./nodes.js";
+import { pollUntil, waitForServiceAccount } from "./wait.js";
 
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -156,11 +156,8 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
       });
     }
     options.progress("waiting for the default ServiceAccount");
-    await waitFor(async () => {
-      assertRunning(kcm);
-      await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
-      return true;
-    }, timeoutMs, "the default ServiceAccount in namespace default");
+    assertRunning(kcm);
+    await waitForServiceAccount(core, "default", timeoutMs);
     return { state, kubeConfig, stop: () => stopCluster(stateDir) };
   } catch (error) {
     const logs = started
@@ -195,9 +192,6 @@ export function envLines(state: ClusterState): string[] {
   return [`export KUBECONFIG=${quote(state.kubeconfig)}`, `export PATH=${quote(state.binDir)}:"$PATH"`];
 }
 
-export function kubectlPath(state: ClusterState): string {
-  return binariesIn(state.binDir).kubectl;
-}
 
 // ---- component flags ----
 
@@ -348,9 +342,11 @@ async function freePorts<K extends string>(names: K[]): Promise<Record<K, number
   return ports;
 }
 
+class ProcessExited extends Error {}
+
 function assertRunning(proc: StartedProcess): void {
   const exit = proc.exited();
-  if (exit) throw new Error(`${proc.name} exited (code ${exit.code}, signal ${exit.signal})`);
+  if (exit) throw new ProcessExited(`${proc.name} exited (code ${exit.code}, signal ${exit.signal})`);
 }
 
 function httpsStatus(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
@@ -370,29 +366,9 @@ async function waitHealthy(
   tls: { ca: string; cert: string; key: string },
   timeoutMs: number,
 ): Promise<void> {
-  await waitFor(async () => {
+  await pollUntil(async () => {
     assertRunning(proc);
     return (await httpsStatus(url, tls)) === 200;
-  }, timeoutMs, `${proc.name} to answer 200 on ${url}`);
+  }, { what: `${proc.name} to answer 200 on ${url}`, timeoutMs, isFatal: (error) => error instanceof ProcessExited });
 }
 
-/** Polls `check` every 250 ms until it returns true; a thrown error is retried unless it says a process exited. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (error) {
-      if (error instanceof Error && / exited \(code/.test(error.message)) throw error;
-      last = error;
-    }
-    await sleep(250);
-  }
-  const detail = last instanceof Error ? ` (last error: ${last.message})` : "";
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${detail}`);
-}
-
-export function stateExists(stateDir: string): boolean {
-  return existsSync(path.join(stateDir, STATE_FILE));
-}

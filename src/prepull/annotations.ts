@@ -68,12 +68,6 @@ export function parseDuration(text: string): number | undefined {
   return Number(h) * 3600 + Number(m) * 60 + Number(s);
 }
 
-export function formatDuration(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = Math.round(seconds % 60);
-  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s || (!h && !m) ? `${s}s` : ""}`;
-}
 
 export function parseMaxParallel(text: string): MaxParallel | undefined {
   const percent = /^([1-9]\d{0,2})%$/.exec(text);
@@ -84,11 +78,6 @@ export function parseMaxParallel(text: string): MaxParallel | undefined {
   return /^[1-9]\d{0,5}$/.test(text) ? { kind: "count", value: Number(text) } : undefined;
 }
 
-/** How many nodes may pull at once out of `targets`. */
-export function parallelLimit(maxParallel: MaxParallel, targets: number): number {
-  const limit = maxParallel.kind === "count" ? maxParallel.value : Math.ceil((targets * maxParallel.value) / 100);
-  return Math.max(1, Math.min(targets, limit));
-}
 
 type Rule<K extends keyof PrepullSettings> = {
   key: string;

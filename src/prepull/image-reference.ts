@@ -113,12 +113,3 @@ export function imageKey(reference: string): string {
   }
 }
 
-/** Docker's short form for display: "nginx:1.27", "team/app", "ghcr.io/org/app@sha256:…". */
-export function familiarImage(ref: ImageReference): string {
-  let name = `${ref.domain}/${ref.path}`;
-  if (ref.domain === DEFAULT_DOMAIN) {
-    const rest = ref.path.startsWith(OFFICIAL_REPO_PREFIX) ? ref.path.slice(OFFICIAL_REPO_PREFIX.length) : "";
-    name = rest && !rest.includes("/") ? rest : ref.path;
-  }
-  return name + (ref.tag ? `:${ref.tag}` : "") + (ref.digest ? `@${ref.digest}` : "");
-}

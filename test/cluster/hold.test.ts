@@ -7,7 +7,7 @@ import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import { startServe, type RunningServe } from "../../src/serve.js";
-import { createNamespace, testKubeConfig, waitUntil } from "../support/cluster.js";
+import { createNamespace, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -47,13 +47,6 @@ function deployment(name: string, image: string, options: { annotations?: Record
 const read = (ns: string, name: string): Promise<k8s.V1Deployment> => apps.readNamespacedDeployment({ name, namespace: ns });
 const statusOf = (d: k8s.V1Deployment): ReturnType<typeof decodeStatus> => decodeStatus(d.metadata?.annotations?.["kube-prepull.io/status"]);
 
-async function webhookReady(ns: string): Promise<void> {
-  await waitUntil(async () => {
-    const probe = await apps.createNamespacedDeployment({ namespace: ns, body: deployment("probe", "example.com/probe:1"), dryRun: "All" });
-    return probe.metadata?.annotations?.["kube-prepull.io/request"] !== undefined;
-  }, { what: "the webhook to be called" });
-}
-
 describe("holds and prepull pod placement", () => {
   let running: RunningServe | undefined;
   let ns: { name: string; remove: () => Promise<void> };
@@ -62,7 +55,7 @@ describe("holds and prepull pod placement", () => {
     // A namespace that enforces Pod Security "restricted": the prepull pods must pass it.
     ns = await createNamespace(kc, "hold", { "kube-prepull.io/enabled": "true", "pod-security.kubernetes.io/enforce": "restricted" });
     running = await serve("1s", true);
-    await webhookReady(ns.name);
+    await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {
     await running?.stop();
@@ -140,7 +133,7 @@ describe("holds and prepull pod placement", () => {
   it("respects a user's own resume while held", async () => {
     await running!.stop(); // no controller for a moment, so the hold cannot end on its own first
     running = await serve("1s", true);
-    await webhookReady(ns.name);
+    await waitForPrepullWebhook(apps, ns.name);
     const created = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("resumed", "example.com/team/resumed:1") });
     assert.equal(created.spec?.paused, true);
     await apps.patchNamespacedDeployment({ name: "resumed", namespace: ns.name, body: { spec: { paused: false } } }, merge);
@@ -155,7 +148,7 @@ describe("holds and prepull pod placement", () => {
     await running!.stop();
     // Slow pulls; this instance is stopped right after admitting the Deployment.
     running = await serve("6s", false);
-    await webhookReady(ns.name);
+    await waitForPrepullWebhook(apps, ns.name);
     const created = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("restarted", "example.com/team/restarted:1") });
     assert.equal(created.spec?.paused, true);
     await running.stop();

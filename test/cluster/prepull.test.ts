@@ -8,7 +8,7 @@ import { startServe, type RunningServe } from "../../src/serve.js";
 import { decodeRequest } from "../../src/prepull/request.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
-import { createNamespace, kubectl, testKubeConfig, waitUntil } from "../support/cluster.js";
+import { createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -60,11 +60,7 @@ describe("kube-prepull on the local cluster", () => {
       },
       log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
     });
-    // The webhook configuration reaches the apiserver's admission chain through an informer.
-    await waitUntil(async () => {
-      const probe = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("probe", ["example.com/probe:1"]), dryRun: "All" });
-      return ann(probe, "request") !== undefined;
-    }, { what: "the webhook to be called" });
+    await waitForPrepullWebhook(apps, ns.name);
   });
 
   after(async () => {

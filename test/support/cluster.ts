@@ -2,8 +2,11 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
+import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
+
+export { pollUntil as waitUntil, waitForPrepullWebhook } from "../../src/local-cluster/wait.js";
+export { errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
 
 const run = promisify(execFile);
 
@@ -43,12 +46,8 @@ export async function createNamespace(
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const name = `${prefix}-${process.pid}-${++counter}`;
   await core.createNamespace({ body: { metadata: { name, labels } } });
-  // Pods need the namespace's default ServiceAccount (ServiceAccount admission); its controller
-  // creates it shortly after the namespace.
-  await waitUntil(async () => {
-    await core.readNamespacedServiceAccount({ name: "default", namespace: name });
-    return true;
-  }, { what: `ServiceAccount default in ${name}` });
+  // Pods need the namespace's default ServiceAccount (ServiceAccount admission).
+  await waitForServiceAccount(core, name);
   return {
     name,
     remove: async () => {
@@ -57,29 +56,6 @@ export async function createNamespace(
   };
 }
 
-export async function waitUntil<T>(
-  check: () => Promise<T | undefined | false>,
-  options: { what: string; timeoutMs?: number; intervalMs?: number },
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(options.intervalMs ?? 250);
-  }
-  const detail = lastError instanceof Error ? `; last error: ${lastError.message}` : "";
-  throw new Error(`timed out waiting for ${options.what}${detail}`);
-}
-
-export function apiErrorCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "number" ? code : undefined;
-}
 
 /** The message of an ApiException (its body is a JSON string in client-node 1.x). */
 export function apiErrorMessage(error: unknown): string {

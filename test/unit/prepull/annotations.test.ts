@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DEFAULT_SETTINGS, formatDuration, parallelLimit, parseDuration, parseMaxParallel, readSettings } from "../../../src/prepull/annotations.js";
+import { DEFAULT_SETTINGS, parseDuration, parseMaxParallel, readSettings } from "../../../src/prepull/annotations.js";
 
 describe("annotation values", () => {
   it("parses durations of hours, minutes and seconds", () => {
@@ -9,17 +9,12 @@ describe("annotation values", () => {
       ["", undefined], ["5", undefined], ["1.5h", undefined], ["-5m", undefined], ["5m1h", undefined], ["10ms", undefined],
     ];
     for (const [text, seconds] of cases) assert.equal(parseDuration(text), seconds, text);
-    assert.equal(formatDuration(5400), "1h30m");
-    assert.equal(formatDuration(45), "45s");
   });
 
   it("parses max-parallel as a count or a percentage", () => {
     assert.deepEqual(parseMaxParallel("10"), { kind: "count", value: 10 });
     assert.deepEqual(parseMaxParallel("25%"), { kind: "percent", value: 25 });
     for (const bad of ["0", "0%", "101%", "-1", "1.5", "ten", "", "05"]) assert.equal(parseMaxParallel(bad), undefined, bad);
-    assert.equal(parallelLimit({ kind: "percent", value: 25 }, 10), 3, "rounds up");
-    assert.equal(parallelLimit({ kind: "count", value: 50 }, 10), 10, "never more than the targets");
-    assert.equal(parallelLimit({ kind: "percent", value: 1 }, 10), 1, "at least one");
   });
 
   it("reads the defaults from a Deployment without annotations", () => {
