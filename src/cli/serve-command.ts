@@ -75,8 +75,10 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--prepull-pod-label <key=value>", "extra label on prepull pods (repeatable)", collectKeyValue, {})
     .option("--prepull-pod-annotation <key=value>", "extra annotation on prepull pods (repeatable)", collectKeyValue, {})
     .option("--priority-class <name>", "priorityClassName of prepull pods")
-    .option("--cleanup-ttl <duration>", "delete a finished prepull's DaemonSet after this long even if the rollout has not completed", parseDurationOption, 900)
-    .option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting", parseDurationOption, 30)
+    .addOption(new Option("--cleanup-ttl <duration>", "delete a finished prepull's DaemonSet after this long even if the rollout has not completed")
+      .argParser(parseDurationOption).default(900, "15m"))
+    .addOption(new Option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting")
+      .argParser(parseDurationOption).default(30, "30s"))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .action(async (flags: ServeFlags) => {
       if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
