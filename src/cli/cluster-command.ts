@@ -11,10 +11,10 @@ export interface CliContext {
   err: (line: string) => void;
 }
 
-export function parsePositiveInteger(value: string, max = 5000): number {
+export function parsePositiveInteger(value: string, max = 5000, min = 0): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new InvalidArgumentError(`expected a whole number from 0 to ${max}, got "${value}"`);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}"`);
   }
   return n;
 }

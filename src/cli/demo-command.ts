@@ -72,6 +72,7 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
         },
         cleanupTtlSeconds: 600,
         schedulingGraceSeconds: 30,
+        maxConcurrentPrepulls: 20,
       },
       log: pino({ level: "warn" }),
     });

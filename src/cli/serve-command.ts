@@ -4,7 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../prepull/annotations.js";
 import { startServe } from "../serve.js";
-import type { CliContext } from "./cluster-command.js";
+import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 
 export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
 
@@ -46,6 +46,7 @@ interface ServeFlags {
   priorityClass?: string;
   cleanupTtl: number;
   schedulingGrace: number;
+  maxConcurrentPrepulls: number;
   logLevel: string;
 }
 
@@ -79,6 +80,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
       .argParser(parseDurationOption).default(900, "15m"))
     .addOption(new Option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting")
       .argParser(parseDurationOption).default(30, "30s"))
+    .option("--max-concurrent-prepulls <n>", "cluster-wide cap on prepulls pulling at once; more wait in a queue", (v) => parsePositiveInteger(v, 10000, 1), 20)
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .action(async (flags: ServeFlags) => {
       if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
@@ -113,6 +115,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
           },
           cleanupTtlSeconds: flags.cleanupTtl,
           schedulingGraceSeconds: flags.schedulingGrace,
+          maxConcurrentPrepulls: flags.maxConcurrentPrepulls,
         },
         logLevel: flags.logLevel,
       });

@@ -1,14 +1,17 @@
-// The controller loop: caches of Deployments, prepull DaemonSets and their pods (watch, never
-// poll), a de-duplicating work queue of Deployments, timers for deadlines, and the effects of
-// `reconcile`'s actions. All decisions live in reconcile.ts.
+// The controller loop: caches of Deployments, nodes, prepull DaemonSets and their pods (watch,
+// never poll), a de-duplicating work queue of Deployments, timers for deadlines, the cluster-wide
+// start order of prepulls, and the effects of `reconcile`'s actions. All decisions about one
+// Deployment live in reconcile.ts; the start order (spec §4 "Scale") in start-order.ts.
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { decodeStatus } from "../prepull/progress.js";
+import { decodeRequest } from "../prepull/request.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
 import { Reflector, type ObjectEvent } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
 import { reconcile, type Action, type ControllerConfig } from "./reconcile.js";
+import { prepullState, StartOrder } from "./start-order.js";
 
 export interface ControllerDeps {
   kubeConfig: k8s.KubeConfig;
@@ -50,8 +53,22 @@ export function startController(deps: ControllerDeps): RunningController {
     const owner = ds.metadata?.ownerReferences?.find((o) => o.kind === "Deployment");
     return owner ? `${ds.metadata?.namespace}/${owner.name}` : undefined;
   };
-  // Pods of each prepull DaemonSet, indexed by "<namespace>/<daemonset>".
+  // Prepull DaemonSets by owning Deployment ("<namespace>/<deployment>"), and their pods by
+  // "<namespace>/<daemonset>": a reconcile reads only its own objects, whatever the cluster size.
+  const daemonSetsByOwner = new Map<string, Map<string, k8s.V1DaemonSet>>();
   const podsByDaemonSet = new Map<string, Map<string, k8s.V1Pod>>();
+  const index = <T>(map: Map<string, Map<string, T>>, key: string, name: string, value: T | undefined): void => {
+    const entries = map.get(key) ?? new Map<string, T>();
+    if (value === undefined) entries.delete(name);
+    else entries.set(name, value);
+    if (entries.size > 0) map.set(key, entries);
+    else map.delete(key);
+  };
+  const order = new StartOrder(deps.config.maxConcurrentPrepulls);
+  // After a prepull ends or a slot frees up, the next queued prepulls may start.
+  const startQueued = (): void => {
+    for (const key of order.startable()) enqueue(key);
+  };
 
   const deployments = new Reflector<k8s.V1Deployment>({
     name: "deployments",
@@ -59,8 +76,28 @@ export function startController(deps: ControllerDeps): RunningController {
     path: "/apis/apps/v1/deployments",
     list: (p) => apps.listDeploymentForAllNamespaces(p),
     log,
-    onEvent: (_type: ObjectEvent, d) => {
-      if (isOurs(d)) enqueue(`${d.metadata?.namespace}/${d.metadata?.name}`);
+    onEvent: (type: ObjectEvent, d) => {
+      const key = `${d.metadata?.namespace}/${d.metadata?.name}`;
+      const a = d.metadata?.annotations ?? {};
+      order.set(key, type === "DELETED" ? undefined : prepullState(decodeRequest(a[SYSTEM_ANNOTATIONS.request]), decodeStatus(a[SYSTEM_ANNOTATIONS.status])));
+      if (type !== "DELETED" && isOurs(d)) enqueue(key);
+      startQueued();
+    },
+  });
+  // Node changes (Ready, cordon, images, new nodes) matter to prepulls in flight; heartbeats of
+  // many nodes come in bursts, so they are folded into one pass a second.
+  let nodesChanged: NodeJS.Timeout | undefined;
+  const nodes = new Reflector<k8s.V1Node>({
+    name: "nodes",
+    kubeConfig,
+    path: "/api/v1/nodes",
+    list: (p) => core.listNode(p),
+    log,
+    onEvent: () => {
+      nodesChanged ??= setTimeout(() => {
+        nodesChanged = undefined;
+        for (const key of order.pulling()) enqueue(key);
+      }, 1000);
     },
   });
   const daemonSets = new Reflector<k8s.V1DaemonSet>({
@@ -70,9 +107,11 @@ export function startController(deps: ControllerDeps): RunningController {
     labelSelector: MANAGED_SELECTOR,
     list: (p) => apps.listDaemonSetForAllNamespaces(p),
     log,
-    onEvent: (_type, ds) => {
+    onEvent: (type, ds) => {
       const key = ownerKey(ds);
-      if (key) enqueue(key);
+      if (!key) return;
+      index(daemonSetsByOwner, key, ds.metadata!.name!, type === "DELETED" ? undefined : ds);
+      enqueue(key);
     },
   });
   const pods = new Reflector<k8s.V1Pod>({
@@ -85,17 +124,14 @@ export function startController(deps: ControllerDeps): RunningController {
     onEvent: (type, pod) => {
       const dsName = pod.metadata?.labels?.[LABELS.prepull];
       if (!dsName) return;
-      const dsKey = `${pod.metadata?.namespace}/${dsName}`;
-      const index = podsByDaemonSet.get(dsKey) ?? new Map<string, k8s.V1Pod>();
-      if (type === "DELETED") index.delete(pod.metadata!.name!);
-      else index.set(pod.metadata!.name!, pod);
-      if (index.size > 0) podsByDaemonSet.set(dsKey, index);
-      else podsByDaemonSet.delete(dsKey);
+      index(podsByDaemonSet, `${pod.metadata?.namespace}/${dsName}`, pod.metadata!.name!, type === "DELETED" ? undefined : pod);
       const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
       const key = ds ? ownerKey(ds) : undefined;
       if (key) enqueue(key);
     },
   });
+  const reflectors = [deployments, nodes, daemonSets, pods];
+  const synced = (): boolean => reflectors.every((r) => r.hasSynced());
 
   const schedule = (key: string, afterMs: number): void => {
     const at = Date.now() + afterMs;
@@ -116,6 +152,10 @@ export function startController(deps: ControllerDeps): RunningController {
     switch (action.kind) {
       case "create-daemonset":
         await deps.actions.createDaemonSet(action.daemonSet);
+        return;
+      case "set-daemonset-nodes":
+        log.info({ namespace, deployment: name, daemonSet: action.name, added: action.added }, "next wave");
+        await deps.actions.setDaemonSetAffinity(namespace, action.name, action.affinity);
         return;
       case "delete-daemonset":
         log.info({ namespace, deployment: name, daemonSet: action.name, reason: action.reason }, "deleting prepull DaemonSet");
@@ -149,10 +189,13 @@ export function startController(deps: ControllerDeps): RunningController {
     const [namespace, name] = key.split("/") as [string, string];
     const deployment = deployments.get(namespace, name);
     if (!deployment) return; // deleted: its DaemonSets go with it (ownerReference)
-    const owned = daemonSets.list().filter((ds) => ownerKey(ds) === key);
+    const owned = [...(daemonSetsByOwner.get(key)?.values() ?? [])];
     if (!isOurs(deployment) && owned.length === 0) return;
-    const currentPods = owned.flatMap((ds) => [...(podsByDaemonSet.get(`${namespace}/${ds.metadata!.name}`)?.values() ?? [])]);
-    const decision = reconcile({ deployment, daemonSets: owned, pods: currentPods, now: deps.now() }, deps.config);
+    const ownedPods = owned.flatMap((ds) => [...(podsByDaemonSet.get(`${namespace}/${ds.metadata!.name}`)?.values() ?? [])]);
+    const decision = reconcile(
+      { deployment, daemonSets: owned, pods: ownedPods, nodes: nodes.list(), mayStart: order.mayStart(key), now: deps.now() },
+      deps.config,
+    );
     if (decision.actions.length > 0) {
       log.debug({ namespace, deployment: name, actions: decision.actions.map((a) => a.kind) }, "reconcile");
     }
@@ -162,7 +205,7 @@ export function startController(deps: ControllerDeps): RunningController {
 
   const drain = async (): Promise<void> => {
     if (working || !running) return;
-    if (!deployments.hasSynced() || !daemonSets.hasSynced() || !pods.hasSynced()) {
+    if (!synced()) {
       setTimeout(() => void drain(), 200);
       return;
     }
@@ -184,31 +227,25 @@ export function startController(deps: ControllerDeps): RunningController {
   };
 
   const gauges = setInterval(() => {
-    let active = 0;
     let held = 0;
     for (const d of deployments.list()) {
-      const a = d.metadata?.annotations ?? {};
-      if (decodeStatus(a[SYSTEM_ANNOTATIONS.status])?.phase === "Pulling") active++;
-      if (d.spec?.paused && a[SYSTEM_ANNOTATIONS.heldBy] !== undefined) held++;
+      if (d.spec?.paused && d.metadata?.annotations?.[SYSTEM_ANNOTATIONS.heldBy] !== undefined) held++;
     }
-    deps.metrics.activePrepulls.set(active);
+    deps.metrics.activePrepulls.set(order.pulling().length);
     deps.metrics.heldDeployments.set(held);
-    deps.metrics.queueDepth.set(queue.size);
+    deps.metrics.queueDepth.set(order.queued().length);
   }, 5000);
   gauges.unref();
 
-  deployments.start();
-  daemonSets.start();
-  pods.start();
+  for (const reflector of reflectors) reflector.start();
   return {
-    hasSynced: () => deployments.hasSynced() && daemonSets.hasSynced() && pods.hasSynced(),
+    hasSynced: synced,
     stop: () => {
       running = false;
       clearInterval(gauges);
+      clearTimeout(nodesChanged);
       for (const { timer } of timers.values()) clearTimeout(timer);
-      deployments.stop();
-      daemonSets.stop();
-      pods.stop();
+      for (const reflector of reflectors) reflector.stop();
     },
   };
 }

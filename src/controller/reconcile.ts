@@ -4,9 +4,11 @@
 // same idempotent actions, so a restart or a second replica loses and breaks nothing.
 import type * as k8s from "@kubernetes/client-node";
 import { readSettings, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
-import { prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
+import { imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
 import { decodeStatus, isTerminal, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
+import { LABELS } from "../prepull/annotations.js";
+import { listedNodes, nextWave, parallelLimit, planNodes, restrictToNodes } from "../prepull/targets.js";
 
 export interface ControllerConfig {
   pod: PrepullPodConfig;
@@ -14,11 +16,14 @@ export interface ControllerConfig {
   cleanupTtlSeconds: number;
   /** Time after a DaemonSet's creation before pods the scheduler cannot place stop counting. */
   schedulingGraceSeconds: number;
+  /** Cluster-wide cap on prepulls pulling at once; more wait in a queue. */
+  maxConcurrentPrepulls: number;
 }
 
 export type Action =
   | { kind: "create-daemonset"; daemonSet: k8s.V1DaemonSet }
   | { kind: "delete-daemonset"; name: string; reason: string }
+  | { kind: "set-daemonset-nodes"; name: string; affinity: k8s.V1Affinity; added: number }
   | { kind: "write-status"; status: PrepullStatus }
   | { kind: "release-hold"; heldBy: string; reason: string }
   | { kind: "forget-hold"; heldBy: string; reason: string }
@@ -35,8 +40,12 @@ export interface Observed {
   deployment: k8s.V1Deployment;
   /** Prepull DaemonSets of this Deployment (by label). */
   daemonSets: k8s.V1DaemonSet[];
-  /** Pods of the current request's DaemonSet. */
+  /** Pods of this Deployment's prepull DaemonSets. */
   pods: k8s.V1Pod[];
+  /** Every node of the cluster. */
+  nodes: k8s.V1Node[];
+  /** Whether a new prepull may start now under the cluster-wide cap (spec §4 "Scale"). */
+  mayStart: boolean;
   now: Date;
 }
 
@@ -52,6 +61,9 @@ export function rolloutComplete(deployment: k8s.V1Deployment): boolean {
     (status?.availableReplicas ?? 0) >= (status?.updatedReplicas ?? 0)
   );
 }
+
+/** Shortest time between two progress updates of the status annotation. */
+export const PROGRESS_INTERVAL_MS = 2000;
 
 const seconds = (from: string, to: Date): number => Math.max(0, (to.getTime() - Date.parse(from)) / 1000);
 
@@ -74,45 +86,75 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
   }
 
   let current: PrepullStatus | undefined = status?.request === request?.id ? status : undefined;
-  if (request && currentName && !current) {
-    // A request the controller has not acted on yet: start it.
-    if (status && status.phase === "Pulling") {
-      actions.push({ kind: "count", result: "Superseded", seconds: seconds(status.startedAt, now), pulled: status.nodes.pulled, failed: status.nodes.failed });
-      actions.push({ kind: "event", type: "Normal", reason: "PrepullSuperseded", message: `prepull of ${status.images.join(", ")} superseded by a newer image change` });
+  if (request && currentName && (!current || (current.queued && current.phase === "Pulling"))) {
+    // A request the controller has not started yet.
+    const deadline = Date.parse(request.requestedAt) + settings.holdTimeoutSeconds * 1000;
+    if (!current) {
+      if (status && status.phase === "Pulling") {
+        actions.push({ kind: "count", result: "Superseded", seconds: seconds(status.startedAt, now), pulled: status.nodes.pulled, failed: status.nodes.failed });
+        actions.push({ kind: "event", type: "Normal", reason: "PrepullSuperseded", message: `prepull of ${status.images.join(", ")} superseded by a newer image change` });
+      }
+      for (const problem of problems) {
+        actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
+      }
     }
-    for (const problem of problems) {
-      actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
+    const template = deployment.spec?.template?.spec;
+    const plan = planNodes(placementOf(template, settings.nodes), observed.nodes, imagesToPull(template, request.images));
+    const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName };
+    const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
+    if (plan.targets.length === 0) {
+      // Nothing to pull anywhere: done without a DaemonSet.
+      const message = plan.skipped.length > 0
+        ? `already present on all ${plan.skipped.length} node${plan.skipped.length === 1 ? "" : "s"}`
+        : "no Ready, schedulable node can run these pods";
+      current = { ...base, phase: "Succeeded", nodes, finishedAt: now.toISOString(), message };
+      actions.push({ kind: "write-status", status: current });
+      actions.push({ kind: "count", result: "Succeeded", seconds: seconds(current.startedAt, now), pulled: 0, failed: 0 });
+      actions.push({ kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${request.images.join(", ")}` });
+    } else if (now.getTime() >= deadline) {
+      current = { ...base, phase: "TimedOut", nodes, finishedAt: now.toISOString(), message: `still queued after ${settings.holdTimeoutSeconds}s: the cluster-wide cap on concurrent prepulls was reached` };
+      actions.push({ kind: "write-status", status: current });
+      actions.push({ kind: "count", result: "TimedOut", seconds: seconds(current.startedAt, now), pulled: 0, failed: 0 });
+      actions.push({ kind: "event", type: "Warning", reason: "PrepullTimedOut", message: current.message! });
+    } else if (!observed.mayStart) {
+      if (!current) {
+        current = { ...base, phase: "Pulling", nodes, queued: true, message: "queued: the cluster-wide cap on concurrent prepulls is reached" };
+        actions.push({ kind: "write-status", status: current });
+      }
+      requeue.push(deadline - now.getTime());
+    } else {
+      const first = plan.targets.slice(0, parallelLimit(settings.maxParallel, plan.targets.length));
+      const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, nodeNames: first, config: config.pod });
+      actions.push({ kind: "create-daemonset", daemonSet });
+      current = { ...base, phase: "Pulling", nodes, startedAt: now.toISOString() };
+      actions.push({ kind: "write-status", status: current });
+      const waves = first.length < plan.targets.length ? `, ${first.length} at a time` : "";
+      const skipped = plan.skipped.length > 0 ? ` (${plan.skipped.length} already have them)` : "";
+      actions.push({
+        kind: "event",
+        type: "Normal",
+        reason: "PrepullStarted",
+        message: `pulling ${request.images.join(", ")} on ${plan.targets.length} node${plan.targets.length === 1 ? "" : "s"}${skipped}${waves} with daemonset/${currentName}${request.hold ? " (rollout held)" : ""}`,
+      });
     }
-    const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, config: config.pod });
-    actions.push({ kind: "create-daemonset", daemonSet });
-    current = {
-      phase: "Pulling",
-      images: request.images,
-      nodes: { desired: 0, pulled: 0, failed: 0 },
-      startedAt: now.toISOString(),
-      request: request.id,
-      daemonSet: currentName,
-    };
-    actions.push({ kind: "write-status", status: current });
-    actions.push({
-      kind: "event",
-      type: "Normal",
-      reason: "PrepullStarted",
-      message: `pulling ${request.images.join(", ")} on ${settings.nodes} nodes with daemonset/${currentName}${request.hold ? " (rollout held)" : ""}`,
-    });
   } else if (request && currentName && current && current.phase === "Pulling") {
     const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
     const deadline = Date.parse(request.requestedAt) + settings.holdTimeoutSeconds * 1000;
-    if (!daemonSet) {
+    const template = deployment.spec?.template?.spec;
+    const plan = planNodes(placementOf(template, settings.nodes), observed.nodes, imagesToPull(template, request.images));
+    const limit = parallelLimit(settings.maxParallel, plan.targets.length);
+    if (!daemonSet && plan.targets.length > 0) {
       // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
-      actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, config: config.pod }) });
+      const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, nodeNames: plan.targets.slice(0, limit), config: config.pod });
+      actions.push({ kind: "create-daemonset", daemonSet });
     }
     const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now.getTime();
     const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
-    const progress = daemonSet ? progressOf(daemonSet, observed.pods, now.getTime() >= graceEnds) : undefined;
+    const pods = observed.pods.filter((pod) => pod.metadata?.labels?.[LABELS.prepull] === currentName);
+    const progress = daemonSet ? progressOf({ daemonSet, pods, plan, graceOver: now.getTime() >= graceEnds }) : undefined;
     const outcome = progress ? outcomeOf(progress) : { kind: "pulling" as const };
     const nodes = progress
-      ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length }
+      ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped }
       : current.nodes;
     const elapsed = seconds(current.startedAt, now);
     const finish = (phase: PrepullStatus["phase"], message: string): void => {
@@ -130,9 +172,23 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
       finish("TimedOut", `not pulled on every node within ${settings.holdTimeoutSeconds}s (${nodes.pulled}/${nodes.desired} pulled)`);
       actions.push({ kind: "event", type: "Warning", reason: "PrepullTimedOut", message: current.message! });
     } else {
-      if (nodes.desired !== current.nodes.desired || nodes.pulled !== current.nodes.pulled || nodes.failed !== current.nodes.failed) {
-        current = { ...current, nodes };
+      if (daemonSet && progress && !progress.settling) {
+        const listed = nextWave({ listed: listedNodes(daemonSet), waiting: progress.waiting, inFlight: progress.inFlight, limit });
+        if (listed) {
+          const affinity = restrictToNodes(placementOf(template, settings.nodes).affinity, listed);
+          actions.push({ kind: "set-daemonset-nodes", name: currentName, affinity, added: listed.length - listedNodes(daemonSet).length });
+        }
+      }
+      // Progress is written at most every PROGRESS_INTERVAL_MS: one write per pod would make the
+      // API cost of a prepull grow with the number of nodes (spec §4 "Scale").
+      const known = current.nodes;
+      const changed = nodes.desired !== known.desired || nodes.pulled !== known.pulled || nodes.failed !== known.failed || nodes.skipped !== known.skipped;
+      const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + PROGRESS_INTERVAL_MS;
+      if (changed && now.getTime() >= nextWrite) {
+        current = { ...current, nodes, updatedAt: now.toISOString() };
         actions.push({ kind: "write-status", status: current });
+      } else if (changed) {
+        requeue.push(nextWrite - now.getTime());
       }
       requeue.push(deadline - now.getTime());
       if (now.getTime() < graceEnds) requeue.push(graceEnds - now.getTime());

@@ -10,6 +10,8 @@ import { pointerSegment, type JsonPatchOperation } from "../admission/review.js"
 export interface ClusterActions {
   createDaemonSet(daemonSet: k8s.V1DaemonSet): Promise<void>;
   deleteDaemonSet(namespace: string, name: string): Promise<void>;
+  /** Replaces the pod template's affinity (the node list of the next wave). */
+  setDaemonSetAffinity(namespace: string, name: string, affinity: k8s.V1Affinity): Promise<void>;
   writeStatus(namespace: string, name: string, status: PrepullStatus): Promise<void>;
   /** Unpauses and removes held-by if held-by still equals `heldBy`; false if it changed. */
   releaseHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
@@ -53,6 +55,14 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
     async deleteDaemonSet(namespace, name) {
       try {
         await apps.deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: "Background" });
+      } catch (error) {
+        if (errorCode(error) !== 404) throw error;
+      }
+    },
+    async setDaemonSetAffinity(namespace, name, affinity) {
+      try {
+        // A merge patch replaces lists wholesale: the new node list is exactly `affinity`'s.
+        await apps.patchNamespacedDaemonSet({ name, namespace, body: { spec: { template: { spec: { affinity } } } } }, mergePatch);
       } catch (error) {
         if (errorCode(error) !== 404) throw error;
       }

@@ -10,6 +10,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { LABELS, MANAGED_BY, type NodesMode } from "./annotations.js";
 import { imageKey } from "./image-reference.js";
 import { imageSetHash, type PrepullRequest } from "./request.js";
+import { restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
 
 export interface PrepullPodConfig {
   /** Image holding the static helper at HELPER_PATH. */
@@ -63,16 +64,35 @@ function pullPolicyOf(spec: k8s.V1PodSpec | undefined, image: string): string | 
     ?.imagePullPolicy;
 }
 
-/** Required node affinity only: pod (anti-)affinity and preferences do not decide where pods can run. */
-function requiredNodeAffinity(spec: k8s.V1PodSpec | undefined): k8s.V1Affinity | undefined {
-  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  return required ? { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } : undefined;
+/** Each image with the pull policy of the workload container that names it. */
+export function imagesToPull(spec: k8s.V1PodSpec | undefined, images: string[]): ImageToPull[] {
+  return images.map((image) => {
+    const pullPolicy = pullPolicyOf(spec, image);
+    return pullPolicy ? { image, pullPolicy } : { image };
+  });
+}
+
+/**
+ * Where the prepull pods may run, before kube-prepull picks nodes (spec §3 `nodes`): `eligible`
+ * copies the template's nodeSelector, required node affinity (pod affinity and preferences do not
+ * decide where pods can run) and tolerations; `all` tolerates every taint.
+ */
+export function placementOf(template: k8s.V1PodSpec | undefined, nodes: NodesMode): Placement {
+  if (nodes === "all") return { tolerations: [{ operator: "Exists" }] };
+  const required = template?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  return {
+    ...(template?.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
+    ...(required ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: required } } } : {}),
+    ...(template?.tolerations?.length ? { tolerations: template.tolerations } : {}),
+  };
 }
 
 export function renderPrepullDaemonSet(input: {
   deployment: k8s.V1Deployment;
   request: PrepullRequest;
   nodes: NodesMode;
+  /** The nodes to pull on now (the first wave); never empty. */
+  nodeNames: string[];
   config: PrepullPodConfig;
 }): k8s.V1DaemonSet {
   const { deployment, request, config } = input;
@@ -100,7 +120,7 @@ export function renderPrepullDaemonSet(input: {
     };
   });
 
-  const eligible = input.nodes === "eligible";
+  const placement = placementOf(template, input.nodes);
   const podSpec: k8s.V1PodSpec = {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -108,13 +128,8 @@ export function renderPrepullDaemonSet(input: {
     ...(template?.serviceAccountName ? { serviceAccountName: template.serviceAccountName } : {}),
     ...(template?.imagePullSecrets?.length ? { imagePullSecrets: template.imagePullSecrets } : {}),
     ...(config.priorityClassName ? { priorityClassName: config.priorityClassName } : {}),
-    ...(eligible && template?.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
-    ...(eligible && requiredNodeAffinity(template) ? { affinity: requiredNodeAffinity(template) } : {}),
-    // `all`: every node, whatever its taints (the DaemonSet controller adds the usual
-    // not-ready/unreachable/unschedulable tolerations itself).
-    ...(eligible
-      ? template?.tolerations?.length ? { tolerations: template.tolerations } : {}
-      : { tolerations: [{ operator: "Exists" }] }),
+    ...placement,
+    affinity: restrictToNodes(placement.affinity, input.nodeNames),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUN_AS,
@@ -166,8 +181,10 @@ export function renderPrepullDaemonSet(input: {
     },
     spec: {
       selector: { matchLabels: { [LABELS.prepull]: name } },
-      // Every node at once (max-parallel is applied by the controller); nothing to roll.
+      // The controller widens the node list wave by wave; pods already running stay as they are.
       updateStrategy: { type: "OnDelete" },
+      // Every wave is a template change, hence a ControllerRevision; keep no spare ones.
+      revisionHistoryLimit: 0,
       template: {
         metadata: {
           labels: podLabels,

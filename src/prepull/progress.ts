@@ -1,19 +1,25 @@
 // Per-node progress of a prepull, read from its DaemonSet and pods; and the status annotation
 // (spec §3). Pure.
 import type * as k8s from "@kubernetes/client-node";
+import { listedNodes, type NodePlan } from "./targets.js";
 
 export type Phase = "Pulling" | "Succeeded" | "Failed" | "TimedOut" | "Superseded";
 
 export interface PrepullStatus {
   phase: Phase;
   images: string[];
-  nodes: { desired: number; pulled: number; failed: number };
+  /** desired: nodes the prepull targets; skipped: nodes that already had the images. */
+  nodes: { desired: number; pulled: number; failed: number; skipped?: number };
   startedAt: string;
   finishedAt?: string;
+  /** When the progress counts were last written. */
+  updatedAt?: string;
   message?: string;
   /** The request this status belongs to. */
   request: string;
   daemonSet: string;
+  /** Waiting for a free slot under the cluster-wide cap on concurrent prepulls. */
+  queued?: boolean;
 }
 
 export function decodeStatus(text: string | undefined): PrepullStatus | undefined {
@@ -44,7 +50,7 @@ export interface NodeFailure {
 }
 
 export interface Progress {
-  /** Nodes the prepull targets (pods the DaemonSet runs, less those that could not be scheduled). */
+  /** Nodes the prepull targets: pulled, failed, pulling now and waiting for their wave. */
   desired: number;
   pulled: number;
   failures: NodeFailure[];
@@ -52,6 +58,11 @@ export interface Progress {
   permanentFailure: boolean;
   /** The DaemonSet controller has not reported on the current generation yet. */
   settling: boolean;
+  /** Listed nodes still pulling (or whose pod is not there yet). */
+  inFlight: number;
+  /** Targets not listed yet: the next waves, in order. */
+  waiting: string[];
+  skipped: number;
 }
 
 function isReady(pod: k8s.V1Pod): boolean {
@@ -62,31 +73,65 @@ function isUnschedulable(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "PodScheduled" && c.status === "False") ?? false;
 }
 
-function failureOf(pod: k8s.V1Pod): NodeFailure | undefined {
+/** The node a DaemonSet pod is for: its nodeName once bound, before that the node its affinity names. */
+function nodeOfPod(pod: k8s.V1Pod): string | undefined {
+  if (pod.spec?.nodeName) return pod.spec.nodeName;
+  const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  return terms[0]?.matchFields?.find((r) => r.key === "metadata.name")?.values?.[0];
+}
+
+function failureOf(pod: k8s.V1Pod, node: string): NodeFailure | undefined {
   for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = status.state?.waiting;
     if (waiting?.reason && PULL_FAILURES.has(waiting.reason)) {
-      return { node: pod.spec?.nodeName ?? pod.metadata?.name ?? "?", reason: waiting.reason, message: waiting.message ?? "" };
+      return { node, reason: waiting.reason, message: waiting.message ?? "" };
     }
   }
   return undefined;
 }
 
 /**
- * Progress of a prepull. Pods the scheduler cannot place (a full node) count as not targeted once
- * `graceOver`; nodes that never run the pod therefore do not block completion forever.
+ * Per-node progress of a prepull, from its DaemonSet (the nodes it lists), its pods and the current
+ * node plan. Nodes that became NotReady or cordoned, or that report the images by now, stop
+ * counting unless they already pulled. Once `graceOver`, listed nodes where the pod cannot run (the
+ * scheduler cannot place it, or the DaemonSet controller made every pod it wants and none is there)
+ * stop counting too, so they never block completion (spec §4).
  */
-export function progressOf(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[], graceOver: boolean): Progress {
+export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[]; plan: NodePlan; graceOver: boolean }): Progress {
+  const { daemonSet, pods, plan, graceOver } = input;
   const settling = (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
-  const desiredByController = daemonSet.status?.desiredNumberScheduled ?? 0;
-  const unschedulable = graceOver ? pods.filter(isUnschedulable).length : 0;
-  const failures = pods.map(failureOf).filter((f): f is NodeFailure => f !== undefined);
+  const allPodsCreated = !settling && pods.length >= (daemonSet.status?.desiredNumberScheduled ?? 0);
+  // Nodes are named by their hostname label here (targets.ts); pods know their node by name.
+  const listed = new Set(listedNodes(daemonSet));
+  const targets = new Set(plan.targets);
+  const podByNode = new Map<string, k8s.V1Pod>();
+  for (const pod of pods) {
+    const name = nodeOfPod(pod);
+    if (name) podByNode.set(plan.hostnames.get(name) ?? name, pod);
+  }
+  let pulled = 0;
+  let inFlight = 0;
+  const failures: NodeFailure[] = [];
+  const waiting: string[] = [];
+  for (const node of new Set([...listed, ...plan.targets])) {
+    const pod = podByNode.get(node);
+    const failure = pod ? failureOf(pod, node) : undefined;
+    if (pod && isReady(pod)) pulled++;
+    else if (failure) failures.push(failure);
+    else if (!targets.has(node)) continue;
+    else if (!listed.has(node)) waiting.push(node);
+    else if (graceOver && (pod ? isUnschedulable(pod) : allPodsCreated)) continue;
+    else inFlight++;
+  }
   return {
-    desired: Math.max(0, desiredByController - unschedulable),
-    pulled: pods.filter(isReady).length,
+    desired: pulled + failures.length + inFlight + waiting.length,
+    pulled,
     failures,
     permanentFailure: failures.some((f) => PERMANENT_REASONS.has(f.reason) || PERMANENT_MESSAGE.test(f.message)),
     settling,
+    inFlight,
+    waiting,
+    skipped: plan.skipped.length,
   };
 }
 

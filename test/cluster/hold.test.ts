@@ -27,6 +27,7 @@ function serve(pullDelay: string, removeOnStop: boolean): Promise<RunningServe> 
       pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: { team: "platform" }, extraAnnotations: { "sim.kube-prepull.io/pull-delay": pullDelay } },
       cleanupTtlSeconds: 600,
       schedulingGraceSeconds: 10,
+      maxConcurrentPrepulls: 20,
     },
     log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
   });

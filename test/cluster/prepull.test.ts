@@ -57,6 +57,7 @@ describe("kube-prepull on the local cluster", () => {
         pod: { helperImage: HELPER, extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s" } },
         cleanupTtlSeconds: 600,
         schedulingGraceSeconds: 10,
+      maxConcurrentPrepulls: 20,
       },
       log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
     });
@@ -97,7 +98,7 @@ describe("kube-prepull on the local cluster", () => {
     assert.equal(ann(released, "held-by"), undefined);
     const status = decodeStatus(ann(released, "status"));
     assert.equal(status?.phase, "Succeeded");
-    assert.deepEqual(status?.nodes, { desired: nodeCount, pulled: nodeCount, failed: 0 });
+    assert.deepEqual(status?.nodes, { desired: nodeCount, pulled: nodeCount, failed: 0, skipped: 0 });
 
     // The rollout then completes, and the DaemonSet is deleted once it has.
     await waitUntil(async () => {
@@ -184,7 +185,7 @@ describe("kube-prepull on the local cluster", () => {
       opsPort: 0,
       register: { name: `kube-prepull-down-${process.pid}`, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: false },
       runController: false,
-      controller: { pod: { helperImage: HELPER, extraLabels: {}, extraAnnotations: {} }, cleanupTtlSeconds: 600, schedulingGraceSeconds: 10 },
+      controller: { pod: { helperImage: HELPER, extraLabels: {}, extraAnnotations: {} }, cleanupTtlSeconds: 600, schedulingGraceSeconds: 10, maxConcurrentPrepulls: 20 },
       log: pino({ level: "silent" }),
     });
     await down.stop(); // its configurations stay registered, pointing at a closed port

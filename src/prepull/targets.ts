@@ -1,0 +1,166 @@
+// Which nodes a prepull targets, and in which waves (spec §3 `nodes`, `max-parallel`; §4 "Scale",
+// "Completion"). Pure: nodes, pods and the pod spec in, node names out.
+//
+// kube-prepull chooses the nodes itself instead of letting the DaemonSet controller run a pod on
+// every node it could: the DaemonSet controller tolerates cordoned, NotReady and disk-pressured
+// nodes on its own (https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/#taints-and-tolerations),
+// knows nothing of images already present, and has no notion of waves. The chosen nodes go into
+// the DaemonSet's required node affinity, ANDed with the workload's own placement, so the DaemonSet
+// controller still has the last word on where a pod may run. They are named by their
+// `kubernetes.io/hostname` label, which every kubelet sets: a `metadata.name` field selector
+// accepts a single value only, and one term per node would make the DaemonSet controller test
+// every node against every term.
+import type * as k8s from "@kubernetes/client-node";
+import type { MaxParallel } from "./annotations.js";
+import { imageKey } from "./image-reference.js";
+
+/** The parts of a pod spec that decide where it may run. */
+export type Placement = Pick<k8s.V1PodSpec, "nodeSelector" | "affinity" | "tolerations">;
+
+// https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#operators
+function matchesRequirement(value: string | undefined, requirement: k8s.V1NodeSelectorRequirement): boolean {
+  const values = requirement.values ?? [];
+  switch (requirement.operator) {
+    case "In":
+      return value !== undefined && values.includes(value);
+    case "NotIn":
+      return value === undefined || !values.includes(value);
+    case "Exists":
+      return value !== undefined;
+    case "DoesNotExist":
+      return value === undefined;
+    case "Gt":
+    case "Lt": {
+      const [bound] = values;
+      if (value === undefined || bound === undefined || !/^-?\d+$/.test(value) || !/^-?\d+$/.test(bound)) return false;
+      return requirement.operator === "Gt" ? BigInt(value) > BigInt(bound) : BigInt(value) < BigInt(bound);
+    }
+    default:
+      return false;
+  }
+}
+
+/** A node selector term: every expression on labels and every field (only metadata.name exists) must match; an empty term matches nothing. */
+export function matchesSelectorTerm(node: k8s.V1Node, term: k8s.V1NodeSelectorTerm): boolean {
+  const expressions = term.matchExpressions ?? [];
+  const fields = term.matchFields ?? [];
+  if (expressions.length === 0 && fields.length === 0) return false;
+  const labels = node.metadata?.labels ?? {};
+  return (
+    expressions.every((r) => matchesRequirement(labels[r.key], r)) &&
+    fields.every((r) => r.key === "metadata.name" && matchesRequirement(node.metadata?.name, r))
+  );
+}
+
+// https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#concepts
+function tolerates(toleration: k8s.V1Toleration, taint: k8s.V1Taint): boolean {
+  if (toleration.effect && toleration.effect !== taint.effect) return false;
+  if (toleration.operator === "Exists") return !toleration.key || toleration.key === taint.key;
+  return toleration.key === taint.key && (toleration.value ?? "") === (taint.value ?? "");
+}
+
+/** Whether a pod with this spec may be placed on the node: nodeSelector, required node affinity, NoSchedule/NoExecute taints. */
+export function podFitsNode(spec: Placement, node: k8s.V1Node): boolean {
+  const labels = node.metadata?.labels ?? {};
+  if (Object.entries(spec.nodeSelector ?? {}).some(([key, value]) => labels[key] !== value)) return false;
+  const required = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (required && !required.nodeSelectorTerms.some((term) => matchesSelectorTerm(node, term))) return false;
+  const tolerations = spec.tolerations ?? [];
+  return (node.spec?.taints ?? [])
+    .filter((taint) => taint.effect === "NoSchedule" || taint.effect === "NoExecute")
+    .every((taint) => tolerations.some((t) => tolerates(t, taint)));
+}
+
+/** Ready and not cordoned: the nodes worth pulling on (spec §4: NotReady and cordoned nodes do not block). */
+export function nodeIsUsable(node: k8s.V1Node): boolean {
+  const ready = node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  return ready && node.spec?.unschedulable !== true;
+}
+
+export interface ImageToPull {
+  image: string;
+  pullPolicy?: string;
+}
+
+/**
+ * Whether the node already reports the image (node.status.images, at most 50 per node by default).
+ * Only obvious hits count: the same canonical name and tag, or the same digest. An image the
+ * workload pulls with `Always` is never considered present, except by digest: its tag may have moved.
+ */
+export function nodeHasImage(node: k8s.V1Node, image: ImageToPull): boolean {
+  const key = imageKey(image.image);
+  if (image.pullPolicy === "Always" && !key.includes("@")) return false;
+  return (node.status?.images ?? []).some((entry) => (entry.names ?? []).some((name) => imageKey(name) === key));
+}
+
+export const HOSTNAME_LABEL = "kubernetes.io/hostname";
+
+export interface NodePlan {
+  /** Usable nodes the pods can run on that still miss at least one image, by hostname label, sorted. */
+  targets: string[];
+  /** Nodes the pods can run on that already report every image, by hostname label. */
+  skipped: string[];
+  /** Node name → hostname label, for every node that has one. */
+  hostnames: Map<string, string>;
+}
+
+export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: ImageToPull[]): NodePlan {
+  const targets: string[] = [];
+  const skipped: string[] = [];
+  const hostnames = new Map<string, string>();
+  for (const node of nodes) {
+    const name = node.metadata?.name;
+    const hostname = node.metadata?.labels?.[HOSTNAME_LABEL];
+    if (!name || !hostname) continue;
+    hostnames.set(name, hostname);
+    if (!nodeIsUsable(node) || !podFitsNode(placement, node)) continue;
+    if (images.length > 0 && images.every((image) => nodeHasImage(node, image))) skipped.push(hostname);
+    else targets.push(hostname);
+  }
+  return { targets: targets.sort(), skipped: skipped.sort(), hostnames };
+}
+
+/** The number of nodes allowed to pull at once: a count, or a percentage of the targets (at least 1). */
+export function parallelLimit(maxParallel: MaxParallel, targets: number): number {
+  if (maxParallel.kind === "count") return maxParallel.value;
+  return Math.max(1, Math.ceil((targets * maxParallel.value) / 100));
+}
+
+/**
+ * The node list for the DaemonSet: the nodes already listed plus the next waiting targets, as many
+ * as there are free slots. To keep API writes few, the list grows only once a quarter of the slots
+ * are free (or nothing is in flight). Undefined when the list stays as it is.
+ */
+export function nextWave(input: { listed: string[]; waiting: string[]; inFlight: number; limit: number }): string[] | undefined {
+  const free = input.limit - input.inFlight;
+  if (input.waiting.length === 0 || free <= 0) return undefined;
+  const batch = Math.max(1, Math.ceil(input.limit / 4));
+  if (free < Math.min(batch, input.waiting.length) && input.inFlight > 0) return undefined;
+  return [...input.listed, ...input.waiting.slice(0, free)];
+}
+
+/**
+ * Restricts a pod spec's placement to the nodes with these hostname labels: each required node
+ * selector term gets a `kubernetes.io/hostname In [...]` requirement (terms are ORed, a term's
+ * requirements ANDed).
+ */
+export function restrictToNodes(affinity: k8s.V1Affinity | undefined, hostnames: string[]): k8s.V1Affinity {
+  const byName: k8s.V1NodeSelectorRequirement = { key: HOSTNAME_LABEL, operator: "In", values: [...hostnames] };
+  const terms = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [{}];
+  return {
+    ...affinity,
+    nodeAffinity: {
+      ...affinity?.nodeAffinity,
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: terms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), byName] })),
+      },
+    },
+  };
+}
+
+/** The hostnames a prepull DaemonSet is restricted to (what restrictToNodes wrote last). */
+export function listedNodes(daemonSet: k8s.V1DaemonSet): string[] {
+  const terms = daemonSet.spec?.template?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  const requirement = terms?.[0]?.matchExpressions?.findLast((r) => r.key === HOSTNAME_LABEL && r.operator === "In");
+  return requirement?.values ?? [];
+}

@@ -1,0 +1,286 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type * as k8s from "@kubernetes/client-node";
+import { reconcile, type Action, type ControllerConfig, type Observed } from "../../../src/controller/reconcile.js";
+import { prepullState, StartOrder } from "../../../src/controller/start-order.js";
+import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import type { PrepullStatus } from "../../../src/prepull/progress.js";
+import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
+import { listedNodes } from "../../../src/prepull/targets.js";
+
+const T0 = Date.parse("2026-11-22T10:00:00Z");
+const at = (seconds: number): Date => new Date(T0 + seconds * 1000);
+const CONFIG: ControllerConfig = {
+  pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: {} },
+  cleanupTtlSeconds: 900,
+  schedulingGraceSeconds: 30,
+  maxConcurrentPrepulls: 20,
+};
+const REQUEST: PrepullRequest = { id: "req-1", images: ["registry.example/app:v2"], requestedAt: at(0).toISOString(), hold: true };
+const DS_NAME = prepullDaemonSetName("web", REQUEST.images);
+
+function deployment(options: { annotations?: Record<string, string>; status?: PrepullStatus; heldBy?: string | null; paused?: boolean; rolledOut?: boolean } = {}): k8s.V1Deployment {
+  const heldBy = options.heldBy === undefined ? REQUEST.id : options.heldBy;
+  return {
+    metadata: {
+      name: "web",
+      namespace: "team",
+      uid: "uid-web",
+      generation: 2,
+      annotations: {
+        "kube-prepull.io/hold": "true",
+        "kube-prepull.io/request": encodeRequest(REQUEST),
+        ...(heldBy !== null ? { "kube-prepull.io/held-by": heldBy } : {}),
+        ...(options.status ? { "kube-prepull.io/status": JSON.stringify(options.status) } : {}),
+        ...options.annotations,
+      },
+    },
+    spec: {
+      replicas: 2,
+      paused: options.paused ?? true,
+      selector: { matchLabels: { app: "web" } },
+      template: { spec: { containers: [{ name: "app", image: "registry.example/app:v2", imagePullPolicy: "IfNotPresent" }] } },
+    },
+    status: options.rolledOut
+      ? { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }
+      : { observedGeneration: 2, replicas: 2, updatedReplicas: 0, availableReplicas: 2 },
+  };
+}
+
+function node(name: string, options: { ready?: boolean; images?: string[] } = {}): k8s.V1Node {
+  return {
+    metadata: { name, labels: { "kubernetes.io/hostname": name } },
+    spec: {},
+    status: {
+      conditions: [{ type: "Ready", status: options.ready === false ? "False" : "True" }],
+      images: options.images ? [{ names: options.images, sizeBytes: 1 }] : [],
+    },
+  };
+}
+
+function daemonSet(nodes: string[], options: { settled?: boolean; desired?: number; createdAt?: number } = {}): k8s.V1DaemonSet {
+  const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: nodes, config: CONFIG.pod });
+  ds.metadata = { ...ds.metadata, generation: 1, creationTimestamp: at(options.createdAt ?? 1) };
+  ds.status = {
+    observedGeneration: options.settled === false ? 0 : 1,
+    desiredNumberScheduled: options.desired ?? nodes.length,
+    currentNumberScheduled: 0,
+    numberMisscheduled: 0,
+    numberReady: 0,
+  };
+  return ds;
+}
+
+type PodState = "ready" | "pulling" | "unschedulable" | { waiting: string; message?: string };
+function pod(nodeName: string, state: PodState): k8s.V1Pod {
+  const conditions: k8s.V1PodCondition[] =
+    state === "ready" ? [{ type: "Ready", status: "True" }]
+    : state === "unschedulable" ? [{ type: "PodScheduled", status: "False", reason: "Unschedulable" }]
+    : [{ type: "Ready", status: "False" }];
+  return {
+    metadata: { name: `${DS_NAME}-${nodeName}`, namespace: "team", labels: { "kube-prepull.io/prepull": DS_NAME } },
+    spec: { containers: [], ...(state === "unschedulable" ? {} : { nodeName }), affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: "metadata.name", operator: "In", values: [nodeName] }] }] } } } },
+    status: {
+      conditions,
+      ...(typeof state === "object" ? { initContainerStatuses: [{ name: "pull-0", image: "x", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason: state.waiting, message: state.message ?? "" } } }] } : {}),
+    },
+  };
+}
+
+const pulling = (overrides: Partial<PrepullStatus> = {}): PrepullStatus => ({
+  phase: "Pulling",
+  images: REQUEST.images,
+  nodes: { desired: 3, pulled: 0, failed: 0, skipped: 0 },
+  startedAt: at(1).toISOString(),
+  request: REQUEST.id,
+  daemonSet: DS_NAME,
+  ...overrides,
+});
+
+function run(observed: Partial<Observed> & { deployment: k8s.V1Deployment }, config: ControllerConfig = CONFIG) {
+  return reconcile({ daemonSets: [], pods: [], nodes: [node("a"), node("b"), node("c")], mayStart: true, now: at(2), ...observed }, config);
+}
+const kinds = (actions: Action[]): string[] => actions.map((a) => (a.kind === "event" ? `event:${a.reason}` : a.kind));
+const statusOf = (actions: Action[]): PrepullStatus | undefined => actions.findLast((a) => a.kind === "write-status")?.status;
+
+describe("reconcile: starting a prepull", () => {
+  it("creates a DaemonSet listing the nodes that miss an image, and skips the others", () => {
+    const { actions } = run({ deployment: deployment(), nodes: [node("a"), node("b", { images: ["registry.example/app:v2"] }), node("c"), node("down", { ready: false })] });
+    assert.deepEqual(kinds(actions), ["create-daemonset", "write-status", "event:PrepullStarted"]);
+    const create = actions[0] as Extract<Action, { kind: "create-daemonset" }>;
+    assert.deepEqual(listedNodes(create.daemonSet), ["a", "c"]);
+    assert.deepEqual(statusOf(actions)?.nodes, { desired: 2, pulled: 0, failed: 0, skipped: 1 });
+    assert.match((actions[2] as { message: string }).message, /on 2 nodes \(1 already have them\)/);
+  });
+
+  it("lists only the first wave under max-parallel", () => {
+    const { actions } = run({ deployment: deployment({ annotations: { "kube-prepull.io/max-parallel": "2" } }) });
+    const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
+    assert.deepEqual(listedNodes(create.daemonSet), ["a", "b"]);
+  });
+
+  it("succeeds at once, without a DaemonSet, when every node already has the images", () => {
+    const has = ["docker.io/x:y", "registry.example/app:v2"];
+    const { actions } = run({ deployment: deployment(), nodes: [node("a", { images: has }), node("b", { images: has })] });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullSucceeded", "release-hold", "event:HoldReleased"]);
+    assert.equal(statusOf(actions)?.phase, "Succeeded");
+    assert.match(statusOf(actions)!.message!, /already present on all 2 nodes/);
+  });
+
+  it("queues when the cluster-wide cap is reached, and starts when a slot frees", () => {
+    const queued = run({ deployment: deployment(), mayStart: false });
+    assert.deepEqual(kinds(queued.actions), ["write-status"]);
+    const status = statusOf(queued.actions)!;
+    assert.equal(status.queued, true);
+    assert.equal(status.phase, "Pulling");
+    assert.ok(queued.requeueAfterMs! > 0, "wakes up for the hold deadline");
+    // Still no slot: nothing to write again.
+    assert.deepEqual(kinds(run({ deployment: deployment({ status }), mayStart: false }).actions), []);
+    const started = run({ deployment: deployment({ status }), mayStart: true });
+    assert.deepEqual(kinds(started.actions), ["create-daemonset", "write-status", "event:PrepullStarted"]);
+    assert.equal(statusOf(started.actions)?.queued, undefined);
+  });
+
+  it("times out in the queue and releases the hold", () => {
+    const status = pulling({ queued: true });
+    const { actions } = run({ deployment: deployment({ status }), mayStart: false, now: at(601) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullTimedOut", "release-hold", "event:HoldReleased"]);
+  });
+});
+
+describe("reconcile: progress, waves and completion", () => {
+  it("succeeds when every listed node pulled, and releases the hold", () => {
+    const { actions } = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullSucceeded", "release-hold", "event:HoldReleased"]);
+    assert.deepEqual(statusOf(actions)?.nodes, { desired: 3, pulled: 3, failed: 0, skipped: 0 });
+  });
+
+  it("adds the next wave once enough slots are free", () => {
+    const deploy = deployment({ status: pulling(), annotations: { "kube-prepull.io/max-parallel": "1" } });
+    const waiting = run({ deployment: deploy, daemonSets: [daemonSet(["a"])], pods: [pod("a", "pulling")], now: at(10) });
+    assert.ok(!kinds(waiting.actions).includes("set-daemonset-nodes"), "a is still pulling");
+    const next = run({ deployment: deploy, daemonSets: [daemonSet(["a"])], pods: [pod("a", "ready")], now: at(10) });
+    const wave = next.actions.find((a) => a.kind === "set-daemonset-nodes") as Extract<Action, { kind: "set-daemonset-nodes" }>;
+    assert.ok(wave, kinds(next.actions).join());
+    assert.deepEqual(listedNodes({ spec: { selector: {}, template: { spec: { containers: [], affinity: wave.affinity } } } }), ["a", "b"]);
+    const unsettled = run({ deployment: deploy, daemonSets: [daemonSet(["a"], { settled: false })], pods: [pod("a", "ready")], now: at(10) });
+    assert.ok(!kinds(unsettled.actions).includes("set-daemonset-nodes"), "waits for the DaemonSet controller to catch up");
+  });
+
+  it("does not wait for a node that went NotReady, nor, after the grace, for pods that cannot be scheduled", () => {
+    const nodes = [node("a"), node("b", { ready: false }), node("c")];
+    const pods = [pod("a", "ready"), pod("b", "pulling"), pod("c", "unschedulable")];
+    const early = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], nodes, pods, now: at(10) });
+    assert.ok(!kinds(early.actions).includes("release-hold"), "c may still be scheduled during the grace");
+    const late = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], nodes, pods, now: at(40) });
+    assert.equal(statusOf(late.actions)?.phase, "Succeeded");
+    assert.deepEqual(statusOf(late.actions)?.nodes, { desired: 1, pulled: 1, failed: 0, skipped: 0 });
+  });
+
+  it("after the grace, ignores listed nodes where the DaemonSet controller makes no pod", () => {
+    const ds = daemonSet(["a", "b", "c"], { desired: 2 });
+    const pods = [pod("a", "ready"), pod("b", "ready")];
+    assert.equal(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(10) }).actions)?.phase ?? "Pulling", "Pulling");
+    assert.equal(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(40) }).actions)?.phase, "Succeeded");
+  });
+
+  it("fails fast on a permanent pull error, with the node and reason", () => {
+    const pods = [pod("a", { waiting: "ErrImagePull", message: "manifest unknown" }), pod("b", "pulling"), pod("c", "pulling")];
+    const { actions } = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods, now: at(10) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullFailed", "release-hold", "event:HoldReleased"]);
+    assert.match(statusOf(actions)!.message!, /^ErrImagePull on 1 node \(a\): manifest unknown/);
+  });
+
+  it("waits for the other nodes on a transient failure, then fails with every reason", () => {
+    const transient = { waiting: "ImagePullBackOff", message: "Back-off pulling image" };
+    const some = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: [pod("a", transient), pod("b", "pulling"), pod("c", "ready")], now: at(10) });
+    assert.notEqual(statusOf(some.actions)?.phase, "Failed");
+    const all = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: [pod("a", transient), pod("b", transient), pod("c", "ready")], now: at(10) });
+    assert.equal(statusOf(all.actions)?.phase, "Failed");
+    assert.match(statusOf(all.actions)!.message!, /ImagePullBackOff on 2 nodes \(a, b\)/);
+  });
+
+  it("times out at requestedAt + hold-timeout and releases the hold", () => {
+    const { actions } = run({ deployment: deployment({ status: pulling(), annotations: { "kube-prepull.io/hold-timeout": "60s" } }), daemonSets: [daemonSet(["a", "b", "c"])], pods: [pod("a", "ready")], now: at(60) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullTimedOut", "release-hold", "event:HoldReleased"]);
+    assert.match(statusOf(actions)!.message!, /1\/3 pulled/);
+  });
+
+  it("writes progress at most every 2 s", () => {
+    const recent = pulling({ updatedAt: at(9).toISOString() });
+    const pods = [pod("a", "ready"), pod("b", "pulling"), pod("c", "pulling")];
+    const throttled = run({ deployment: deployment({ status: recent }), daemonSets: [daemonSet(["a", "b", "c"])], pods, now: at(10) });
+    assert.deepEqual(kinds(throttled.actions), []);
+    assert.equal(throttled.requeueAfterMs, 1000);
+    const written = run({ deployment: deployment({ status: recent }), daemonSets: [daemonSet(["a", "b", "c"])], pods, now: at(11) });
+    assert.deepEqual(statusOf(written.actions)?.nodes, { desired: 3, pulled: 1, failed: 0, skipped: 0 });
+  });
+});
+
+describe("reconcile: holds, supersede and cleanup", () => {
+  it("respects a user's resume: only the marker goes", () => {
+    const { actions } = run({ deployment: deployment({ status: pulling(), paused: false }), daemonSets: [daemonSet(["a", "b", "c"])], now: at(10) });
+    assert.deepEqual(kinds(actions), ["forget-hold", "event:HoldReleased"]);
+  });
+
+  it("never touches a pause that is not its own", () => {
+    const { actions } = run({ deployment: deployment({ status: pulling({ phase: "Succeeded", finishedAt: at(5).toISOString() }), heldBy: null, paused: true }), daemonSets: [daemonSet(["a"])], now: at(10) });
+    assert.ok(!kinds(actions).some((k) => k.includes("hold")), kinds(actions).join());
+  });
+
+  it("releases when the hold annotation is removed", () => {
+    const d = deployment({ status: pulling() });
+    delete d.metadata!.annotations!["kube-prepull.io/hold"];
+    const { actions } = run({ deployment: d, daemonSets: [daemonSet(["a", "b", "c"])], now: at(10) });
+    const release = actions.find((a) => a.kind === "release-hold") as Extract<Action, { kind: "release-hold" }>;
+    assert.equal(release.reason, "the hold annotation was removed");
+  });
+
+  it("supersedes an older prepull: deletes its DaemonSet and counts it", () => {
+    const old = daemonSet(["a"]);
+    old.metadata!.name = "prepull-web-0000000000";
+    const previous = pulling({ request: "req-0", daemonSet: "prepull-web-0000000000" });
+    const { actions } = run({ deployment: deployment({ status: previous }), daemonSets: [old] });
+    assert.deepEqual(kinds(actions), ["delete-daemonset", "count", "event:PrepullSuperseded", "create-daemonset", "write-status", "event:PrepullStarted"]);
+  });
+
+  it("deletes the DaemonSet once the rollout completed, or after the TTL", () => {
+    const done = pulling({ phase: "Succeeded", finishedAt: at(10).toISOString() });
+    const complete = run({ deployment: deployment({ status: done, heldBy: null, paused: false, rolledOut: true }), daemonSets: [daemonSet(["a"])], now: at(20) });
+    assert.deepEqual(kinds(complete.actions), ["delete-daemonset"]);
+    const rolling = run({ deployment: deployment({ status: done, heldBy: null, paused: false }), daemonSets: [daemonSet(["a"])], now: at(20) });
+    assert.deepEqual(kinds(rolling.actions), []);
+    assert.equal(rolling.requeueAfterMs, 890_000);
+    const expired = run({ deployment: deployment({ status: done, heldBy: null, paused: false }), daemonSets: [daemonSet(["a"])], now: at(910) });
+    assert.deepEqual(kinds(expired.actions), ["delete-daemonset"]);
+  });
+
+  it("is idempotent: the same inputs ask for the same actions", () => {
+    const input = { deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) };
+    assert.deepEqual(run(input), run(input));
+  });
+});
+
+describe("start order under the cluster-wide cap", () => {
+  const waiting = (requestedAt: string) => prepullState({ ...REQUEST, requestedAt }, undefined);
+  it("lets the oldest waiting prepulls start while slots are free", () => {
+    const order = new StartOrder(2);
+    order.set("ns/running", prepullState(REQUEST, pulling()));
+    order.set("ns/late", waiting(at(30).toISOString()));
+    order.set("ns/early", waiting(at(10).toISOString()));
+    order.set("ns/done", prepullState(REQUEST, pulling({ phase: "Succeeded" })));
+    assert.deepEqual(order.pulling(), ["ns/running"]);
+    assert.deepEqual(order.queued(), ["ns/early", "ns/late"]);
+    assert.deepEqual(order.startable(), ["ns/early"]);
+    assert.equal(order.mayStart("ns/early"), true);
+    assert.equal(order.mayStart("ns/late"), false);
+    assert.equal(order.mayStart("ns/running"), true);
+    order.set("ns/running", undefined);
+    assert.deepEqual(order.startable(), ["ns/early", "ns/late"]);
+  });
+  it("treats a queued status as waiting and a finished one as neither", () => {
+    assert.deepEqual(prepullState(REQUEST, pulling({ queued: true })), { kind: "waiting", requestedAt: REQUEST.requestedAt });
+    assert.equal(prepullState(REQUEST, pulling({ phase: "TimedOut" })), undefined);
+    assert.equal(prepullState(undefined, pulling()), undefined);
+  });
+});

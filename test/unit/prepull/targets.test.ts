@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type * as k8s from "@kubernetes/client-node";
+import {
+  listedNodes,
+  nextWave,
+  nodeHasImage,
+  nodeIsUsable,
+  parallelLimit,
+  planNodes,
+  podFitsNode,
+  restrictToNodes,
+  type Placement,
+} from "../../../src/prepull/targets.js";
+
+function node(name: string, options: { labels?: Record<string, string>; taints?: k8s.V1Taint[]; ready?: boolean; cordoned?: boolean; images?: string[][] } = {}): k8s.V1Node {
+  return {
+    metadata: { name, labels: { "kubernetes.io/hostname": name, ...options.labels } },
+    spec: { ...(options.taints ? { taints: options.taints } : {}), ...(options.cordoned ? { unschedulable: true } : {}) },
+    status: {
+      conditions: [{ type: "Ready", status: options.ready === false ? "False" : "True" }],
+      images: (options.images ?? []).map((names) => ({ names, sizeBytes: 1 })),
+    },
+  };
+}
+
+const term = (...matchExpressions: k8s.V1NodeSelectorRequirement[]): k8s.V1NodeSelectorTerm => ({ matchExpressions });
+const affinity = (...terms: k8s.V1NodeSelectorTerm[]): k8s.V1Affinity => ({
+  nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } },
+});
+
+describe("node fit (nodeSelector, required node affinity, taints)", () => {
+  const gpu = node("gpu-1", { labels: { accelerator: "nvidia", cores: "64", "kubernetes.io/arch": "amd64" }, taints: [{ key: "gpu", value: "true", effect: "NoSchedule" }] });
+  const plain = node("plain-1", { labels: { cores: "8", "kubernetes.io/arch": "arm64" } });
+  const cases: Array<[string, Placement, k8s.V1Node, boolean]> = [
+    ["no placement fits an untainted node", {}, plain, true],
+    ["an untolerated NoSchedule taint does not fit", {}, gpu, false],
+    ["a toleration with key and value fits", { tolerations: [{ key: "gpu", operator: "Equal", value: "true", effect: "NoSchedule" }] }, gpu, true],
+    ["a toleration with the wrong value does not fit", { tolerations: [{ key: "gpu", operator: "Equal", value: "false" }] }, gpu, false],
+    ["Exists without key tolerates everything", { tolerations: [{ operator: "Exists" }] }, gpu, true],
+    ["Exists with key, any effect", { tolerations: [{ key: "gpu", operator: "Exists" }] }, gpu, true],
+    ["a toleration for another effect does not fit", { tolerations: [{ key: "gpu", operator: "Exists", effect: "NoExecute" }] }, gpu, false],
+    ["nodeSelector matches", { nodeSelector: { "kubernetes.io/arch": "arm64" } }, plain, true],
+    ["nodeSelector mismatches", { nodeSelector: { "kubernetes.io/arch": "amd64" } }, plain, false],
+    ["affinity In", { affinity: affinity(term({ key: "kubernetes.io/arch", operator: "In", values: ["arm64", "riscv64"] })) }, plain, true],
+    ["affinity NotIn", { affinity: affinity(term({ key: "kubernetes.io/arch", operator: "NotIn", values: ["arm64"] })) }, plain, false],
+    ["affinity NotIn on a missing label matches", { affinity: affinity(term({ key: "zone", operator: "NotIn", values: ["a"] })) }, plain, true],
+    ["affinity Exists", { affinity: affinity(term({ key: "accelerator", operator: "Exists" })) }, plain, false],
+    ["affinity DoesNotExist", { affinity: affinity(term({ key: "accelerator", operator: "DoesNotExist" })) }, plain, true],
+    ["affinity Gt", { affinity: affinity(term({ key: "cores", operator: "Gt", values: ["16"] })) }, plain, false],
+    ["affinity Lt", { affinity: affinity(term({ key: "cores", operator: "Lt", values: ["16"] })) }, plain, true],
+    ["terms are ORed", { affinity: affinity(term({ key: "accelerator", operator: "Exists" }), term({ key: "cores", operator: "In", values: ["8"] })) }, plain, true],
+    ["requirements of a term are ANDed", { affinity: affinity(term({ key: "cores", operator: "In", values: ["8"] }, { key: "accelerator", operator: "Exists" })) }, plain, false],
+    ["an empty term matches nothing", { affinity: affinity({}) }, plain, false],
+    ["matchFields on the name", { affinity: affinity({ matchFields: [{ key: "metadata.name", operator: "In", values: ["plain-1"] }] }) }, plain, true],
+    ["matchFields on another name", { affinity: affinity({ matchFields: [{ key: "metadata.name", operator: "In", values: ["gpu-1"] }] }) }, plain, false],
+  ];
+  for (const [name, spec, n, expected] of cases) {
+    it(name, () => assert.equal(podFitsNode(spec, n), expected));
+  }
+  it("a PreferNoSchedule taint does not keep pods away", () => {
+    assert.equal(podFitsNode({}, node("soft", { taints: [{ key: "x", effect: "PreferNoSchedule" }] })), true);
+  });
+});
+
+describe("usable nodes", () => {
+  it("only Ready, uncordoned nodes are usable", () => {
+    assert.equal(nodeIsUsable(node("a")), true);
+    assert.equal(nodeIsUsable(node("b", { ready: false })), false);
+    assert.equal(nodeIsUsable(node("c", { cordoned: true })), false);
+    assert.equal(nodeIsUsable({ metadata: { name: "d" } }), false);
+  });
+});
+
+describe("images already on a node", () => {
+  const digest = "sha256:" + "a".repeat(64);
+  const n = node("n", { images: [[`docker.io/library/nginx@${digest}`, "docker.io/library/nginx:1.27"], ["registry.example:5000/team/app:v2"]] });
+  const cases: Array<[string, string, string | undefined, boolean]> = [
+    ["short name and tag", "nginx:1.27", "IfNotPresent", true],
+    ["fully qualified", "docker.io/library/nginx:1.27", undefined, true],
+    ["another tag", "nginx:1.28", "IfNotPresent", false],
+    ["by digest", `nginx@${digest}`, "IfNotPresent", true],
+    ["tag and digest: the digest decides", `nginx:whatever@${digest}`, "IfNotPresent", true],
+    ["registry with a port", "registry.example:5000/team/app:v2", "IfNotPresent", true],
+    ["Always pulls a tag again: not skipped", "nginx:1.27", "Always", false],
+    ["Always with a digest: present", `nginx@${digest}`, "Always", true],
+    ["another digest", `nginx@sha256:${"b".repeat(64)}`, "IfNotPresent", false],
+  ];
+  for (const [name, image, pullPolicy, expected] of cases) {
+    it(name, () => assert.equal(nodeHasImage(n, pullPolicy ? { image, pullPolicy } : { image }), expected));
+  }
+});
+
+describe("node plan", () => {
+  const nodes = [
+    node("c", { images: [["docker.io/library/app:v1"], ["docker.io/library/side:v1"]] }),
+    node("a"),
+    node("b", { ready: false }),
+    node("d", { cordoned: true }),
+    node("e", { labels: { pool: "gpu" } }),
+    node("f", { images: [["docker.io/library/app:v1"]] }),
+  ];
+  it("targets usable, fitting nodes missing an image; skips nodes that have them all", () => {
+    const plan = planNodes({}, nodes, [{ image: "app:v1" }, { image: "side:v1" }]);
+    assert.deepEqual(plan.targets, ["a", "e", "f"]);
+    assert.deepEqual(plan.skipped, ["c"]);
+  });
+  it("applies the placement", () => {
+    const plan = planNodes({ nodeSelector: { pool: "gpu" } }, nodes, [{ image: "app:v1" }]);
+    assert.deepEqual([plan.targets, plan.skipped], [["e"], []]);
+  });
+  it("names nodes by their hostname label, and leaves out nodes without one", () => {
+    const renamed = node("ip-10-0-0-1.internal", { labels: { "kubernetes.io/hostname": "ip-10-0-0-1" } });
+    const unlabelled: k8s.V1Node = { ...node("bare"), metadata: { name: "bare", labels: {} } };
+    const plan = planNodes({}, [renamed, unlabelled], [{ image: "app:v1" }]);
+    assert.deepEqual(plan.targets, ["ip-10-0-0-1"]);
+    assert.deepEqual([...plan.hostnames], [["ip-10-0-0-1.internal", "ip-10-0-0-1"]]);
+  });
+});
+
+describe("waves", () => {
+  it("limits by count or percentage, at least one node", () => {
+    assert.equal(parallelLimit({ kind: "count", value: 10 }, 1000), 10);
+    assert.equal(parallelLimit({ kind: "percent", value: 25 }, 10), 3);
+    assert.equal(parallelLimit({ kind: "percent", value: 1 }, 10), 1);
+    assert.equal(parallelLimit({ kind: "percent", value: 100 }, 0), 1);
+  });
+  it("adds waiting nodes as slots free up, in batches of a quarter of the limit", () => {
+    const waiting = ["e", "f", "g", "h", "i"];
+    assert.equal(nextWave({ listed: ["a", "b", "c", "d"], waiting, inFlight: 4, limit: 4 }), undefined, "no free slot");
+    assert.deepEqual(nextWave({ listed: ["a", "b", "c", "d"], waiting, inFlight: 3, limit: 4 }), ["a", "b", "c", "d", "e"]);
+    assert.equal(nextWave({ listed: ["a"], waiting, inFlight: 9, limit: 10 }), undefined, "1 free of 10: wait for 3");
+    assert.deepEqual(nextWave({ listed: ["a"], waiting, inFlight: 7, limit: 10 }), ["a", "e", "f", "g"]);
+    assert.deepEqual(nextWave({ listed: ["a"], waiting: ["z"], inFlight: 9, limit: 10 }), ["a", "z"], "the last waiting node");
+    assert.equal(nextWave({ listed: ["a"], waiting: [], inFlight: 0, limit: 10 }), undefined, "nothing waits");
+  });
+  it("restricts placement to the listed nodes, keeping every term of the workload", () => {
+    const workload = affinity(term({ key: "pool", operator: "In", values: ["x"] }), term({ key: "pool", operator: "In", values: ["y"] }));
+    const restricted = restrictToNodes(workload, ["n1", "n2"]);
+    const terms = restricted.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+    assert.equal(terms.length, 2);
+    for (const t of terms) {
+      assert.deepEqual(t.matchExpressions?.[1], { key: "kubernetes.io/hostname", operator: "In", values: ["n1", "n2"] });
+      assert.equal(t.matchExpressions?.length, 2);
+    }
+    assert.deepEqual(listedNodes({ spec: { selector: {}, template: { spec: { containers: [], affinity: restricted } } } }), ["n1", "n2"]);
+    const alone = restrictToNodes(undefined, ["n1"]);
+    assert.equal(podFitsNode({ affinity: alone }, node("n1")), true);
+    assert.equal(podFitsNode({ affinity: alone }, node("n2")), false);
+    assert.equal(podFitsNode({ affinity: restricted }, node("n1", { labels: { pool: "y" } })), true);
+    assert.equal(podFitsNode({ affinity: restricted }, node("n1", { labels: { pool: "z" } })), false);
+  });
+});
