@@ -7,6 +7,7 @@ import { renderWebhookConfigurations, type InstallMode } from "./admission/webho
 import { startController, type RunningController } from "./controller/controller.js";
 import type { ControllerConfig } from "./controller/reconcile.js";
 import { createClusterActions, errorCode } from "./kube/cluster-actions.js";
+import { startLeaderElection, type LeaderElection } from "./kube/leader-election.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { createAdmissionApp } from "./server/admission-app.js";
 import { startHttpsServer, startOpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
@@ -24,6 +25,8 @@ export interface ServeOptions {
   controller: ControllerConfig;
   /** Run the controller (false: admission only). */
   runController: boolean;
+  /** Run the controller only while holding this Lease (several replicas); absent: always. */
+  leaderElection?: { namespace: string; name: string; identity?: string };
   log?: Logger;
   logLevel?: string;
   now?: () => Date;
@@ -82,7 +85,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     host: options.host,
     port: options.opsPort,
     registry: metrics.registry,
-    isReady: () => controller === undefined ? !options.runController : controller.hasSynced(),
+    // Every replica serves admission; the one running the controller is ready once its caches are.
+    isReady: () => controller === undefined || controller.hasSynced(),
   });
   log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
 
@@ -109,7 +113,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     log.info({ name, mode: options.register.mode }, "webhook configurations registered");
   }
 
-  if (options.runController) {
+  const runController = (): void => {
     controller = startController({
       kubeConfig: options.kubeConfig,
       actions: createClusterActions(options.kubeConfig, "kube-prepull"),
@@ -118,6 +122,31 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       metrics,
       now,
     });
+  };
+  const stopController = (): void => {
+    controller?.stop();
+    controller = undefined;
+  };
+  let election: LeaderElection | undefined;
+  if (options.runController && options.leaderElection) {
+    election = await startLeaderElection({
+      kubeConfig: options.kubeConfig,
+      ...options.leaderElection,
+      log,
+      onStartedLeading: () => {
+        log.info("leading: starting the controller");
+        metrics.leader.set(1);
+        runController();
+      },
+      onStoppedLeading: () => {
+        log.info("no longer leading: stopping the controller");
+        metrics.leader.set(0);
+        stopController();
+      },
+    });
+  } else if (options.runController) {
+    metrics.leader.set(1);
+    runController();
   }
 
   return {
@@ -126,7 +155,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     metrics,
     caPem: tls.caPem,
     stop: async () => {
-      controller?.stop();
+      if (election) await election.stop();
+      stopController();
       if (options.register?.removeOnStop) {
         const name = options.register.name;
         await admissionApi.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);

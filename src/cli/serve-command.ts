@@ -47,6 +47,9 @@ interface ServeFlags {
   cleanupTtl: number;
   schedulingGrace: number;
   maxConcurrentPrepulls: number;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionId: string;
   logLevel: string;
 }
 
@@ -81,6 +84,9 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .addOption(new Option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting")
       .argParser(parseDurationOption).default(30, "30s"))
     .option("--max-concurrent-prepulls <n>", "cluster-wide cap on prepulls pulling at once; more wait in a queue", (v) => parsePositiveInteger(v, 10000, 1), 20)
+    .option("--no-leader-elect", "run the controller without a Lease (a single replica only)")
+    .option("--leader-election-namespace <name>", "namespace of the Lease (default: --namespace)")
+    .option("--leader-election-id <name>", "name of the Lease", "kube-prepull")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .action(async (flags: ServeFlags) => {
       if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
@@ -106,6 +112,16 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
           ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
           : {}),
         runController: flags.controller,
+        ...(flags.leaderElect
+          ? {
+              leaderElection: {
+                namespace: flags.leaderElectionNamespace ?? flags.namespace,
+                name: flags.leaderElectionId,
+                // The pod name (downward API) makes the holder readable in `kubectl get lease`.
+                ...(ctx.env.POD_NAME ? { identity: `${ctx.env.POD_NAME}_${process.pid}` } : {}),
+              },
+            }
+          : {}),
         controller: {
           pod: {
             helperImage: flags.helperImage,

@@ -13,6 +13,7 @@ export interface Metrics {
   activePrepulls: Gauge;
   heldDeployments: Gauge;
   queueDepth: Gauge;
+  leader: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
@@ -52,5 +53,6 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
     activePrepulls: new Gauge({ name: "kube_prepull_active_prepulls", help: "Prepull DaemonSets pulling now.", registers }),
     heldDeployments: new Gauge({ name: "kube_prepull_held_deployments", help: "Deployments whose rollout kube-prepull holds now.", registers }),
     queueDepth: new Gauge({ name: "kube_prepull_queue_depth", help: "Prepulls waiting for the concurrency cap.", registers }),
+    leader: new Gauge({ name: "kube_prepull_leader", help: "1 while this replica runs the controller (holds the Lease), else 0.", registers }),
   };
 }
