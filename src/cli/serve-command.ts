@@ -41,6 +41,7 @@ interface ServeFlags {
   namespace: string;
   controller: boolean;
   helperImage: string;
+  pullStrategy: "init-containers" | "image-volumes";
   prepullPodLabel: Record<string, string>;
   prepullPodAnnotation: Record<string, string>;
   priorityClass?: string;
@@ -76,6 +77,8 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--namespace <name>", "kube-prepull's own namespace (never covered)", "kube-prepull")
     .option("--no-controller", "serve admission only")
     .option("--helper-image <image>", "image holding the static prepull helper", DEFAULT_HELPER_IMAGE)
+    .addOption(new Option("--pull-strategy <strategy>", "how prepull pods pull: init containers running the helper (any cluster) or image volumes (Kubernetes >= 1.35)")
+      .choices(["init-containers", "image-volumes"]).default("init-containers"))
     .option("--prepull-pod-label <key=value>", "extra label on prepull pods (repeatable)", collectKeyValue, {})
     .option("--prepull-pod-annotation <key=value>", "extra annotation on prepull pods (repeatable)", collectKeyValue, {})
     .option("--priority-class <name>", "priorityClassName of prepull pods")
@@ -125,6 +128,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
         controller: {
           pod: {
             helperImage: flags.helperImage,
+            strategy: flags.pullStrategy,
             extraLabels: flags.prepullPodLabel,
             extraAnnotations: flags.prepullPodAnnotation,
             ...(flags.priorityClass ? { priorityClassName: flags.priorityClass } : {}),

@@ -4,7 +4,7 @@
 // same idempotent actions, so a restart or a second replica loses and breaks nothing.
 import type * as k8s from "@kubernetes/client-node";
 import { readSettings, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
-import { imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
+import { imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
 import { decodeStatus, isTerminal, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { LABELS } from "../prepull/annotations.js";
@@ -162,7 +162,11 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
       actions.push({ kind: "write-status", status: current });
       actions.push({ kind: "count", result: phase, seconds: elapsed, pulled: nodes.pulled, failed: nodes.failed });
     };
-    if (outcome.kind === "succeeded") {
+    if (daemonSet && imageVolumesDropped(daemonSet)) {
+      const message = "the API server dropped the image volumes of the prepull pods (ImageVolume feature gate off: Kubernetes < 1.35); use the init-containers pull strategy";
+      finish("Failed", message);
+      actions.push({ kind: "event", type: "Warning", reason: "PrepullFailed", message });
+    } else if (outcome.kind === "succeeded") {
       finish("Succeeded", `pulled on ${nodes.pulled} node${nodes.pulled === 1 ? "" : "s"} in ${elapsed.toFixed(1)}s`);
       actions.push({ kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${current.message}: ${request.images.join(", ")}` });
     } else if (outcome.kind === "failed") {

@@ -151,8 +151,10 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
       log.warn({ lease: `${namespace}/${name}`, identity }, "lost the lease");
       options.onStoppedLeading();
     }
-    // Leaders renew on the retry period; candidates retry with jitter, as client-go (factor 1.2).
-    const delay = leader ? retryPeriodMs : retryPeriodMs * (1 + Math.random() * 1.2);
+    // Leaders renew on the retry period; candidates retry with a little jitter so that replicas
+    // started together do not collide (client-go uses up to 1.2× more; less here keeps the
+    // takeover after a leader's death within lease duration + 2 retry periods of its last renewal).
+    const delay = leader ? retryPeriodMs : retryPeriodMs * (1 + Math.random() * 0.2);
     timer = setTimeout(() => void loop(), delay);
   };
   void loop();

@@ -249,6 +249,9 @@ function apiserverArgs(stateDir: string, pki: ClusterPki, ports: Record<string, 
     "--endpoint-reconciler-type=none",
     "--kubelet-preferred-address-types=InternalIP",
     "--profiling=false",
+    // Image volumes (KEP-4639) are beta but off by default in 1.34 (on from 1.35): on here, so the
+    // "image-volumes" pull strategy can be tested; without the gate the apiserver drops them.
+    "--feature-gates=ImageVolume=true",
     // Admission plugins: the defaults, which include MutatingAdmissionWebhook,
     // ValidatingAdmissionWebhook, PodSecurity, ServiceAccount, NamespaceLifecycle and
     // TaintNodesByCondition. Priority and fairness stay on, so overload shows up as 429s.

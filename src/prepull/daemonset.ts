@@ -12,9 +12,19 @@ import { imageKey } from "./image-reference.js";
 import { imageSetHash, type PrepullRequest } from "./request.js";
 import { restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
 
+/**
+ * How a prepull pod makes the kubelet pull (spec §3): `init-containers` (default, any cluster)
+ * runs the helper from each image as an init container; `image-volumes` mounts each image as an
+ * image volume (Kubernetes ≥ 1.35, or 1.33+ with the ImageVolume gate) into the helper's pause
+ * container, so nothing at all runs from the target images.
+ */
+export type PullStrategy = "init-containers" | "image-volumes";
+
 export interface PrepullPodConfig {
   /** Image holding the static helper at HELPER_PATH. */
   helperImage: string;
+  /** Default "init-containers". */
+  strategy?: PullStrategy;
   extraLabels: Record<string, string>;
   extraAnnotations: Record<string, string>;
   priorityClassName?: string;
@@ -42,6 +52,7 @@ const CONTAINER_SECURITY: k8s.V1SecurityContext = {
 };
 
 const MAX_NAME = 63;
+const STRATEGY_ANNOTATION = "kube-prepull.io/pull-strategy";
 
 /** prepull-<deployment>-<hash of the image set>, at most 63 characters (a DNS label). */
 export function prepullDaemonSetName(deploymentName: string, images: string[]): string {
@@ -62,6 +73,16 @@ function pullPolicyOf(spec: k8s.V1PodSpec | undefined, image: string): string | 
   const key = imageKey(image);
   return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].find((c) => c.image && imageKey(c.image) === key)
     ?.imagePullPolicy;
+}
+
+/**
+ * True when a DaemonSet rendered with image volumes came back without them: an API server whose
+ * ImageVolume feature gate is off drops the volumes silently, and the pods would then "succeed"
+ * without pulling anything.
+ */
+export function imageVolumesDropped(daemonSet: k8s.V1DaemonSet): boolean {
+  if (daemonSet.metadata?.annotations?.[STRATEGY_ANNOTATION] !== "image-volumes") return false;
+  return !(daemonSet.spec?.template.spec?.volumes ?? []).some((v) => v.image !== undefined);
 }
 
 /** Each image with the pull policy of the workload container that names it. */
@@ -107,18 +128,28 @@ export function renderPrepullDaemonSet(input: {
   const mount = { name: HELPER_VOLUME, mountPath: HELPER_MOUNT };
   const helperCommand = (...args: string[]): string[] => [`${HELPER_MOUNT}${HELPER_PATH}`, ...args];
 
-  const pullContainers: k8s.V1Container[] = request.images.map((image, i) => {
-    const policy = pullPolicyOf(template, image);
-    return {
-      name: `pull-${i}`,
-      image,
-      ...(policy ? { imagePullPolicy: policy } : {}),
-      command: helperCommand("exit"),
-      volumeMounts: [{ ...mount, readOnly: true }],
-      securityContext: CONTAINER_SECURITY,
-      resources: RESOURCES,
-    };
-  });
+  const strategy = config.strategy ?? "init-containers";
+  const pulls = imagesToPull(template, request.images);
+  const pullContainers: k8s.V1Container[] = pulls.map(({ image, pullPolicy }, i) => ({
+    name: `pull-${i}`,
+    image,
+    ...(pullPolicy ? { imagePullPolicy: pullPolicy } : {}),
+    command: helperCommand("exit"),
+    volumeMounts: [{ ...mount, readOnly: true }],
+    securityContext: CONTAINER_SECURITY,
+    resources: RESOURCES,
+  }));
+  const imageVolumes: k8s.V1Volume[] = pulls.map(({ image, pullPolicy }, i) => ({
+    name: `image-${i}`,
+    image: { reference: image, ...(pullPolicy ? { pullPolicy } : {}) },
+  }));
+  const pause: k8s.V1Container = {
+    name: "pause",
+    image: config.helperImage,
+    command: [HELPER_PATH, "pause"],
+    securityContext: CONTAINER_SECURITY,
+    resources: RESOURCES,
+  };
 
   const placement = placementOf(template, input.nodes);
   const podSpec: k8s.V1PodSpec = {
@@ -137,27 +168,26 @@ export function renderPrepullDaemonSet(input: {
       fsGroup: RUN_AS,
       seccompProfile: { type: "RuntimeDefault" },
     },
-    initContainers: [
-      {
-        name: "install-helper",
-        image: config.helperImage,
-        command: [HELPER_PATH, "install", `${HELPER_MOUNT}${HELPER_PATH}`],
-        volumeMounts: [mount],
-        securityContext: CONTAINER_SECURITY,
-        resources: RESOURCES,
-      },
-      ...pullContainers,
-    ],
-    containers: [
-      {
-        name: "pause",
-        image: config.helperImage,
-        command: [HELPER_PATH, "pause"],
-        securityContext: CONTAINER_SECURITY,
-        resources: RESOURCES,
-      },
-    ],
-    volumes: [{ name: HELPER_VOLUME, emptyDir: { sizeLimit: "16Mi" } }],
+    ...(strategy === "image-volumes"
+      ? {
+          containers: [{ ...pause, volumeMounts: imageVolumes.map((v, i) => ({ name: v.name, mountPath: `${HELPER_MOUNT}/images/${i}`, readOnly: true })) }],
+          volumes: imageVolumes,
+        }
+      : {
+          initContainers: [
+            {
+              name: "install-helper",
+              image: config.helperImage,
+              command: [HELPER_PATH, "install", `${HELPER_MOUNT}${HELPER_PATH}`],
+              volumeMounts: [mount],
+              securityContext: CONTAINER_SECURITY,
+              resources: RESOURCES,
+            },
+            ...pullContainers,
+          ],
+          containers: [pause],
+          volumes: [{ name: HELPER_VOLUME, emptyDir: { sizeLimit: "16Mi" } }],
+        }),
   };
 
   return {
@@ -167,7 +197,7 @@ export function renderPrepullDaemonSet(input: {
       name,
       namespace: deployment.metadata!.namespace!,
       labels,
-      annotations: { "kube-prepull.io/request-id": request.id },
+      annotations: { "kube-prepull.io/request-id": request.id, [STRATEGY_ANNOTATION]: strategy },
       ownerReferences: [
         {
           apiVersion: "apps/v1",

@@ -206,6 +206,20 @@ describe("reconcile: progress, waves and completion", () => {
     assert.match(statusOf(actions)!.message!, /1\/3 pulled/);
   });
 
+  it("fails, and releases, when the API server dropped the image volumes", () => {
+    const config = { ...CONFIG, pod: { ...CONFIG.pod, strategy: "image-volumes" as const } };
+    const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["a", "b", "c"], config: config.pod });
+    ds.metadata = { ...ds.metadata, generation: 1, creationTimestamp: at(1) };
+    ds.status = { observedGeneration: 1, desiredNumberScheduled: 3, currentNumberScheduled: 3, numberMisscheduled: 0, numberReady: 3 };
+    const kept = run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) }, config);
+    assert.equal(statusOf(kept.actions)?.phase, "Succeeded");
+    ds.spec!.template.spec!.volumes = [];
+    const dropped = run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) }, config);
+    assert.equal(statusOf(dropped.actions)?.phase, "Failed");
+    assert.match(statusOf(dropped.actions)!.message!, /ImageVolume feature gate/);
+    assert.ok(kinds(dropped.actions).includes("release-hold"));
+  });
+
   it("writes progress at most every 2 s", () => {
     const recent = pulling({ updatedAt: at(9).toISOString() });
     const pods = [pod("a", "ready"), pod("b", "pulling"), pod("c", "pulling")];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
-import { deploymentLabelValue, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import { deploymentLabelValue, imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
 import { listedNodes } from "../../../src/prepull/targets.js";
 
 const REQUEST = { id: "r1", images: ["registry.example/app:v2", "busybox"], requestedAt: "2026-11-22T10:00:00Z", hold: false };
@@ -140,5 +140,30 @@ describe("prepull DaemonSet rendering (spec §3)", () => {
       { image: "docker.io/library/busybox:latest", pullPolicy: "Always" },
       { image: "other:1" },
     ]);
+  });
+});
+
+describe("image-volume pull strategy", () => {
+  const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["n1"], config: { ...CONFIG, strategy: "image-volumes" } });
+  const pod = ds.spec!.template.spec!;
+
+  it("mounts each image as a read-only image volume into the helper's pause container; nothing runs from the images", () => {
+    assert.equal(pod.initContainers, undefined);
+    assert.deepEqual(pod.containers.map((c) => [c.image, c.command]), [[CONFIG.helperImage, ["/prepull-helper", "pause"]]]);
+    assert.deepEqual(pod.volumes, [
+      { name: "image-0", image: { reference: "registry.example/app:v2", pullPolicy: "IfNotPresent" } },
+      { name: "image-1", image: { reference: "busybox", pullPolicy: "Always" } },
+    ]);
+    assert.deepEqual(pod.containers[0]!.volumeMounts!.map((m) => [m.name, m.readOnly]), [["image-0", true], ["image-1", true]]);
+    assert.equal(pod.containers[0]!.securityContext!.readOnlyRootFilesystem, true);
+  });
+
+  it("notices when the API server dropped the image volumes (feature gate off)", () => {
+    assert.equal(imageVolumesDropped(ds), false);
+    const dropped = structuredClone(ds);
+    dropped.spec!.template.spec!.volumes = [];
+    dropped.spec!.template.spec!.containers[0]!.volumeMounts = [];
+    assert.equal(imageVolumesDropped(dropped), true);
+    assert.equal(imageVolumesDropped({ ...render(), spec: { ...render().spec!, template: { spec: { containers: [] } } } }), false, "not for init containers");
   });
 });
