@@ -3,7 +3,7 @@
 //
 // A port of github.com/distribution/reference (regexp.go, normalize.go: ParseNormalizedNamed,
 // ParseDockerRef): no npm package implements it faithfully (IPv6 hosts, docker.io/library
-// normalisation, tag+digest), see docs/architecture.md.
+// normalisation, tag+digest), see docs/architecture.md "The request".
 
 // Grammar (distribution/reference regexp.go):
 //   reference := name [ ":" tag ] [ "@" digest ]

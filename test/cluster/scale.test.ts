@@ -37,12 +37,16 @@ function serve(options: { pullDelay: string; maxConcurrentPrepulls: number }): P
   });
 }
 
-/** A held Deployment whose pods run only on this file's node pool. */
-function deployment(name: string, image: string, annotations: Record<string, string> = {}): k8s.V1Deployment {
+/**
+ * A held Deployment whose pods run only on this file's node pool. `userPaused`: paused by its user
+ * instead, so the rollout never completes and the DaemonSet stays to be inspected.
+ */
+function deployment(name: string, image: string, annotations: Record<string, string> = {}, userPaused = false): k8s.V1Deployment {
   return {
-    metadata: { name, annotations: { "kube-prepull.io/hold": "true", ...annotations } },
+    metadata: { name, annotations: userPaused ? annotations : { "kube-prepull.io/hold": "true", ...annotations } },
     spec: {
       replicas: 1,
+      ...(userPaused ? { paused: true } : {}),
       selector: { matchLabels: { app: name } },
       template: { metadata: { labels: { app: name } }, spec: { nodeSelector: { pool: POOL }, containers: [{ name: "app", image }] } },
     },
@@ -85,7 +89,7 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
   });
 
   it("pulls in waves of max-parallel nodes, widening the DaemonSet's node list as nodes finish", async () => {
-    await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("waves", "example.com/team/waves:1", { "kube-prepull.io/max-parallel": "1" }) });
+    await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("waves", "example.com/team/waves:1", { "kube-prepull.io/max-parallel": "1" }, true) });
     const dsName = prepullDaemonSetName("waves", ["example.com/team/waves:1"]);
     const first = await waitUntil(() => apps.readNamespacedDaemonSet({ name: dsName, namespace: ns.name }).catch(() => undefined), { what: `daemonset/${dsName}` });
     assert.deepEqual(listedNodes(first), [nodes[0]], "one node in the first wave");
@@ -103,7 +107,6 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
       const readyAt = pods[i - 1]!.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime;
       assert.ok(readyAt && pods[i]!.metadata!.creationTimestamp! >= readyAt, `pod on ${pods[i]!.spec?.nodeName} created after the previous wave was Ready`);
     }
-    await released(ns.name, "waves");
   });
 
   it("skips nodes that already report the image, and does not wait for cordoned nodes", async () => {
@@ -111,13 +114,12 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
     await core.patchNodeStatus({ name: nodes[0]!, body: { status: { images: [{ names: [`${image}`, "example.com/team/present@sha256:" + "1".repeat(64)], sizeBytes: 1000 }] } } }, merge);
     await core.patchNode({ name: nodes[1]!, body: { spec: { unschedulable: true } } }, merge);
     try {
-      await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("present", image) });
+      await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("present", image, {}, true) });
       const status = await finished(ns.name, "present");
       assert.equal(status.phase, "Succeeded", status.message);
       assert.deepEqual(status.nodes, { desired: NODES - 2, pulled: NODES - 2, failed: 0, skipped: 1 });
       const ds = await apps.readNamespacedDaemonSet({ name: prepullDaemonSetName("present", [image]), namespace: ns.name });
       assert.deepEqual(listedNodes(ds), nodes.slice(2), "neither the node with the image nor the cordoned one");
-      await released(ns.name, "present");
 
       // Every eligible node has it: done at once, without a DaemonSet.
       await core.patchNode({ name: nodes[1]!, body: { spec: { unschedulable: false } } }, merge);
