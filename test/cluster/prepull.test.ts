@@ -8,7 +8,7 @@ import { startServe, type RunningServe } from "../../src/serve.js";
 import { decodeRequest } from "../../src/prepull/request.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
-import { createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { apiErrorMessage, createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -175,6 +175,52 @@ describe("kube-prepull on the local cluster", () => {
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
     );
     assert.deepEqual(decodeRequest(ann(changed, "request"))?.images, ["nginx:1.28"]);
+  });
+
+  it("rejects unknown kube-prepull.io annotations and malformed values, naming the key and the allowed values", async () => {
+    const rejected = async (annotations: Record<string, string>): Promise<string> => {
+      const error = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("invalid", ["example.com/v:1"], annotations) })
+        .then(() => undefined, (e: unknown) => e);
+      assert.ok(error, `expected ${JSON.stringify(annotations)} to be rejected`);
+      return apiErrorMessage(error);
+    };
+    assert.match(await rejected({ "kube-prepull.io/hold": "yes" }), /kube-prepull\.io\/hold: invalid value "yes"; allowed: "true" or "false"/);
+    assert.match(await rejected({ "kube-prepull.io/hold-timeout": "10h" }), /hold-timeout.*from 30s to 6h/);
+    assert.match(await rejected({ "kube-prepull.io/max-parallel": "0" }), /max-parallel.*percentage/);
+    assert.match(await rejected({ "kube-prepull.io/holdd": "true" }), /kube-prepull\.io\/holdd: unknown annotation/);
+    const ok = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("valid", ["example.com/v:1"], { "kube-prepull.io/max-parallel": "25%", "kube-prepull.io/hold-timeout": "1h30m" }) });
+    assert.equal(ok.metadata?.name, "valid");
+  });
+
+  it("supersedes an in-flight prepull when the images change again, and prepulls new init container images", async () => {
+    // Paused by its user: the rollout never completes, so DaemonSets stay until superseded.
+    const body = deployment("superseded", ["example.com/team/api:1"], { "kube-prepull.io/max-parallel": "1" });
+    body.spec!.paused = true;
+    await apps.createNamespacedDeployment({ namespace: ns.name, body });
+    const oldName = prepullDaemonSetName("superseded", ["example.com/team/api:1"]);
+    await waitUntil(() => apps.readNamespacedDaemonSet({ name: oldName, namespace: ns.name }).catch(() => undefined), { what: `daemonset/${oldName}` });
+    const changed = await apps.patchNamespacedDeployment({
+      name: "superseded",
+      namespace: ns.name,
+      body: { spec: { template: { spec: {
+        initContainers: [{ name: "migrate", image: "example.com/team/migrate:2" }],
+        containers: [{ name: "c0", image: "example.com/team/api:2" }],
+      } } } },
+    }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch));
+    const images = ["example.com/team/migrate:2", "example.com/team/api:2"];
+    assert.deepEqual(decodeRequest(ann(changed, "request"))?.images, images, "init container images first, both new");
+    const newName = prepullDaemonSetName("superseded", images);
+    await waitUntil(async () => {
+      const list = await apps.listNamespacedDaemonSet({ namespace: ns.name, labelSelector: "kube-prepull.io/deployment=superseded" });
+      const names = list.items.map((ds) => ds.metadata?.name);
+      return names.length === 1 && names[0] === newName;
+    }, { what: "the old DaemonSet to be replaced by the new one" });
+    const done = await waitUntil(async () => {
+      const s = decodeStatus(ann(await apps.readNamespacedDeployment({ name: "superseded", namespace: ns.name }), "status"));
+      return s?.phase === "Succeeded" ? s : undefined;
+    }, { what: "the new prepull to succeed", timeoutMs: 60_000 });
+    assert.deepEqual(done.images, images);
+    assert.ok((await events(ns.name, "superseded")).some((e) => e.reason === "PrepullSuperseded"));
   });
 
   it("lets Deployments through when the webhook is down (fail open)", async () => {
