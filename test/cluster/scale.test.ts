@@ -19,7 +19,7 @@ const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)
 const POOL = `scale-${process.pid}`;
 const NODES = 4;
 
-function serve(options: { pullDelay: string; maxConcurrentPrepulls: number }): Promise<RunningServe> {
+function serve(options: { pullDelay: string; maxConcurrentPrepulls: number; cleanupTtlSeconds?: number }): Promise<RunningServe> {
   return startServe({
     kubeConfig: kc,
     host: "127.0.0.1",
@@ -29,7 +29,7 @@ function serve(options: { pullDelay: string; maxConcurrentPrepulls: number }): P
     runController: true,
     controller: {
       pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": options.pullDelay } },
-      cleanupTtlSeconds: 600,
+      cleanupTtlSeconds: options.cleanupTtlSeconds ?? 600,
       schedulingGraceSeconds: 10,
       maxConcurrentPrepulls: options.maxConcurrentPrepulls,
     },
@@ -165,7 +165,7 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
   });
 });
 
-describe("hold timeout", () => {
+describe("hold timeout and cleanup TTL", () => {
   let running: RunningServe | undefined;
   let ns: { name: string; remove: () => Promise<void> };
   let nodes: string[];
@@ -174,7 +174,7 @@ describe("hold timeout", () => {
     nodes = await createNodes(core, 1, { prefix: `${POOL}-slow`, labels: { pool: POOL } });
     ns = await createNamespace(kc, "timeout", { "kube-prepull.io/enabled": "true" });
     // Pulls that take far longer than the hold may last.
-    running = await serve({ pullDelay: "10m", maxConcurrentPrepulls: 20 });
+    running = await serve({ pullDelay: "10m", maxConcurrentPrepulls: 20, cleanupTtlSeconds: 5 });
     await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {
@@ -183,9 +183,11 @@ describe("hold timeout", () => {
     for (const name of nodes) await core.deleteNode({ name }).catch(() => undefined);
   });
 
-  it("releases the rollout at the hold timeout with a Warning event", async () => {
+  it("releases the rollout at the hold timeout with a Warning event; deletes a DaemonSet whose rollout never completes after the TTL", async () => {
     const created = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("slow", "example.com/team/slow:1", { "kube-prepull.io/hold-timeout": "30s" }) });
     assert.equal(created.spec?.paused, true);
+    // Alongside: paused by its user, so its rollout never completes; only the TTL removes its DaemonSet.
+    await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("stuck", "example.com/team/stuck:1", { "kube-prepull.io/hold-timeout": "30s" }, true) });
     const d = await waitUntil(async () => {
       const current = await apps.readNamespacedDeployment({ name: "slow", namespace: ns.name });
       return current.spec?.paused !== true ? current : undefined;
@@ -198,5 +200,14 @@ describe("hold timeout", () => {
     const timedOut = events.items.find((e) => e.reason === "PrepullTimedOut");
     assert.equal(timedOut?.type, "Warning");
     assert.ok(events.items.some((e) => e.reason === "HoldReleased"));
+
+    const stuck = await finished(ns.name, "stuck");
+    assert.equal(stuck.phase, "TimedOut");
+    const stuckDs = prepullDaemonSetName("stuck", ["example.com/team/stuck:1"]);
+    await waitUntil(async () => (await apps.readNamespacedDaemonSet({ name: stuckDs, namespace: ns.name }).then(() => false, () => true)),
+      { what: `daemonset/${stuckDs} to be deleted after the cleanup TTL`, timeoutMs: 30_000 });
+    const deletedAfter = (Date.now() - Date.parse(stuck.finishedAt!)) / 1000;
+    assert.ok(deletedAfter >= 5, `deleted ${deletedAfter.toFixed(1)}s after the prepull ended, not before the 5 s TTL`);
+    assert.equal((await apps.readNamespacedDeployment({ name: "stuck", namespace: ns.name })).spec?.paused, true, "the user's pause stands");
   });
 });

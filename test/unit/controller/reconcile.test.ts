@@ -113,6 +113,14 @@ describe("reconcile: starting a prepull", () => {
     assert.match((actions[2] as { message: string }).message, /on 2 nodes \(1 already have them\)/);
   });
 
+  it("uses the default for a malformed annotation the validating webhook did not stop, with a Warning event", () => {
+    const { actions } = run({ deployment: deployment({ annotations: { "kube-prepull.io/max-parallel": "lots" } }) });
+    const warning = actions.find((a) => a.kind === "event" && a.reason === "InvalidAnnotation") as { message: string } | undefined;
+    assert.match(warning?.message ?? "", /max-parallel: invalid value "lots".*using the default/);
+    const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
+    assert.deepEqual(listedNodes(create.daemonSet), ["a", "b", "c"], "default: 100%");
+  });
+
   it("lists only the first wave under max-parallel", () => {
     const { actions } = run({ deployment: deployment({ annotations: { "kube-prepull.io/max-parallel": "2" } }) });
     const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
