@@ -20,6 +20,11 @@ export interface ServeOptions {
   opsPort: number;
   /** Serving certificate; when absent, a CA and certificate for `host` are generated in memory. */
   tls?: TlsMaterial & { caPem: string };
+  /**
+   * Where to re-read the serving certificate from (mounted Secret files that cert-manager or a
+   * user renews): checked every `intervalMs`, swapped in without a restart when it changed.
+   */
+  tlsReload?: { load: () => TlsMaterial; intervalMs: number };
   /** Register the webhook configurations with this name, pointing at https://host:port. */
   register?: { name: string; mode: InstallMode; ownNamespace: string; removeOnStop: boolean };
   controller: ControllerConfig;
@@ -88,6 +93,22 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     // Every replica serves admission; the one running the controller is ready once its caches are.
     isReady: () => controller === undefined || controller.hasSynced(),
   });
+  let served: TlsMaterial = tls;
+  const reload = options.tlsReload;
+  const reloadTimer = reload
+    ? setInterval(() => {
+        try {
+          const next = reload.load();
+          if (next.certPem === served.certPem && next.keyPem === served.keyPem) return;
+          admission.setCertificate(next); // throws on a mismatched or half-written pair: keep the old one
+          served = next;
+          log.info("serving certificate reloaded");
+        } catch (error) {
+          log.warn({ err: error }, "serving certificate not reloaded; keeping the current one");
+        }
+      }, reload.intervalMs)
+    : undefined;
+  reloadTimer?.unref();
   log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
 
   const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
@@ -155,6 +176,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     metrics,
     caPem: tls.caPem,
     stop: async () => {
+      clearInterval(reloadTimer);
       if (election) await election.stop();
       stopController();
       if (options.register?.removeOnStop) {

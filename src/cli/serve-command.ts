@@ -68,7 +68,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--host <address>", "address to listen on (in a cluster: the pod IP)", "127.0.0.1")
     .option("--port <port>", "HTTPS port for admission", parsePort, 8443)
     .option("--ops-port <port>", "HTTP port for /healthz, /readyz and /metrics", parsePort, 8080)
-    .option("--tls-cert-file <path>", "serving certificate (PEM); without it one is generated for --host")
+    .option("--tls-cert-file <path>", "serving certificate (PEM), re-read every 30 s so renewals need no restart; without it one is generated for --host")
     .option("--tls-key-file <path>", "serving certificate's key (PEM)")
     .option("--tls-ca-file <path>", "CA of the serving certificate, for --register")
     .option("--register", "register the webhook configurations with a url client config (runs outside a cluster)", false)
@@ -98,19 +98,20 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
       if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
         throw new InvalidArgumentError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
       }
+      const loadFiles = (): { certPem: string; keyPem: string } => ({
+        certPem: readFileSync(flags.tlsCertFile!, "utf8"),
+        keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
+      });
       const tls = flags.tlsCertFile
-        ? {
-            certPem: readFileSync(flags.tlsCertFile, "utf8"),
-            keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
-            caPem: flags.tlsCaFile ? readFileSync(flags.tlsCaFile, "utf8") : "",
-          }
+        ? { ...loadFiles(), caPem: flags.tlsCaFile ? readFileSync(flags.tlsCaFile, "utf8") : "" }
         : undefined;
       const running = await startServe({
         kubeConfig: loadKubeConfig(flags.kubeconfig),
         host: flags.host,
         port: flags.port,
         opsPort: flags.opsPort,
-        ...(tls ? { tls } : {}),
+        // Renewed files (a Secret volume updated by cert-manager or by hand) are served within 30 s.
+        ...(tls ? { tls, tlsReload: { load: loadFiles, intervalMs: 30_000 } } : {}),
         ...(flags.register
           ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
           : {}),
