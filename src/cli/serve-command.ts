@@ -73,7 +73,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--tls-ca-file <path>", "CA of the serving certificate, for --register")
     .option("--register", "register the webhook configurations with a url client config (runs outside a cluster)", false)
     .option("--webhook-name <name>", "name of the webhook configurations", "kube-prepull")
-    .addOption(new Option("--install-mode <mode>", "which namespaces are covered").choices(["opt-in", "cluster-wide"]).default("opt-in"))
+    .addOption(new Option("--install-mode <mode>", "which namespaces the webhooks registered by --register cover").choices(["opt-in", "cluster-wide"]).default("opt-in"))
     .option("--namespace <name>", "kube-prepull's own namespace (never covered)", "kube-prepull")
     .option("--no-controller", "serve admission only")
     .option("--helper-image <image>", "image holding the static prepull helper", DEFAULT_HELPER_IMAGE)
