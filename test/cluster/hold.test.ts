@@ -2,12 +2,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { pino } from "pino";
 import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
-import { startServe, type RunningServe } from "../../src/serve.js";
-import { createNamespace, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import type { RunningServe } from "../../src/serve.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -16,21 +15,7 @@ const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)
 const WEBHOOK = `kube-prepull-hold-${process.pid}`;
 
 function serve(pullDelay: string, removeOnStop: boolean): Promise<RunningServe> {
-  return startServe({
-    kubeConfig: kc,
-    host: "127.0.0.1",
-    port: 0,
-    opsPort: 0,
-    register: { name: WEBHOOK, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop },
-    runController: true,
-    controller: {
-      pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: { team: "platform" }, extraAnnotations: { "sim.kube-prepull.io/pull-delay": pullDelay } },
-      cleanupTtlSeconds: 600,
-      schedulingGraceSeconds: 10,
-      maxConcurrentPrepulls: 20,
-    },
-    log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
-  });
+  return startTestServe({ name: WEBHOOK, pullDelay, removeOnStop, pod: { extraLabels: { team: "platform" } } });
 }
 
 function deployment(name: string, image: string, options: { annotations?: Record<string, string>; paused?: boolean; pod?: Partial<k8s.V1PodSpec> } = {}): k8s.V1Deployment {

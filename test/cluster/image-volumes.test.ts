@@ -4,11 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { pino } from "pino";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
-import { startServe, type RunningServe } from "../../src/serve.js";
-import { createNamespace, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import type { RunningServe } from "../../src/serve.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -20,21 +19,7 @@ describe("image-volume pull strategy", () => {
 
   before(async () => {
     ns = await createNamespace(kc, "imagevol", { "kube-prepull.io/enabled": "true", "pod-security.kubernetes.io/enforce": "restricted" });
-    running = await startServe({
-      kubeConfig: kc,
-      host: "127.0.0.1",
-      port: 0,
-      opsPort: 0,
-      register: { name: `kube-prepull-imagevol-${process.pid}`, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: true },
-      runController: true,
-      controller: {
-        pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", strategy: "image-volumes", extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "1s" } },
-        cleanupTtlSeconds: 600,
-        schedulingGraceSeconds: 10,
-        maxConcurrentPrepulls: 20,
-      },
-      log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
-    });
+    running = await startTestServe({ name: `kube-prepull-imagevol-${process.pid}`, pullDelay: "1s", pod: { strategy: "image-volumes" } });
     await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {

@@ -5,12 +5,11 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { pino } from "pino";
 import { parseAllDocuments } from "yaml";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
-import { startServe, type RunningServe } from "../../src/serve.js";
-import { createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import type { RunningServe } from "../../src/serve.js";
+import { createNamespace, kubectl, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const admin = testKubeConfig();
 const apps = admin.makeApiClient(k8s.AppsV1Api);
@@ -96,21 +95,7 @@ describe("install from manifests/", () => {
 
   it("runs a held prepull end to end as the ServiceAccount: the RBAC suffices", async () => {
     const kc = await serviceAccountKubeConfig();
-    running = await startServe({
-      kubeConfig: kc,
-      host: "127.0.0.1",
-      port: 0,
-      opsPort: 0,
-      runController: true,
-      leaderElection: { namespace: "kube-prepull", name: "kube-prepull" },
-      controller: {
-        pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "1s" } },
-        cleanupTtlSeconds: 600,
-        schedulingGraceSeconds: 10,
-        maxConcurrentPrepulls: 20,
-      },
-      log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
-    });
+    running = await startTestServe({ pullDelay: "1s", serve: { kubeConfig: kc, leaderElection: { namespace: "kube-prepull", name: "kube-prepull" } } });
     // What a certificate controller would do: point the installed configurations at this process.
     // (The manifests' Service cannot be reached here: there is no service network.)
     const clientConfig = (p: string): k8s.AdmissionregistrationV1WebhookClientConfig => ({

@@ -3,17 +3,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { pino } from "pino";
-import { startServe, type RunningServe } from "../../src/serve.js";
+import type { RunningServe } from "../../src/serve.js";
 import { decodeRequest } from "../../src/prepull/request.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
-import { apiErrorMessage, createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { apiErrorMessage, createNamespace, kubectl, startTestServe, testKubeConfig, TEST_HELPER_IMAGE as HELPER, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
-const HELPER = "ghcr.io/kube-prepull/helper:v0.1.0";
 
 function deployment(name: string, images: string[], annotations: Record<string, string> = {}, replicas = 2): k8s.V1Deployment {
   return {
@@ -46,21 +44,7 @@ describe("kube-prepull on the local cluster", () => {
   before(async () => {
     nodeCount = (await core.listNode({ labelSelector: "type=kwok" })).items.length;
     ns = await createNamespace(kc, "prepull", { "kube-prepull.io/enabled": "true" });
-    serve = await startServe({
-      kubeConfig: kc,
-      host: "127.0.0.1",
-      port: 0,
-      opsPort: 0,
-      register: { name: `kube-prepull-test-${process.pid}`, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: true },
-      runController: true,
-      controller: {
-        pod: { helperImage: HELPER, extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s" } },
-        cleanupTtlSeconds: 600,
-        schedulingGraceSeconds: 10,
-      maxConcurrentPrepulls: 20,
-      },
-      log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
-    });
+    serve = await startTestServe({ name: `kube-prepull-test-${process.pid}`, pullDelay: "2s" });
     await waitForPrepullWebhook(apps, ns.name);
   });
 
@@ -224,16 +208,7 @@ describe("kube-prepull on the local cluster", () => {
   });
 
   it("lets Deployments through when the webhook is down (fail open)", async () => {
-    const down = await startServe({
-      kubeConfig: kc,
-      host: "127.0.0.1",
-      port: 0,
-      opsPort: 0,
-      register: { name: `kube-prepull-down-${process.pid}`, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: false },
-      runController: false,
-      controller: { pod: { helperImage: HELPER, extraLabels: {}, extraAnnotations: {} }, cleanupTtlSeconds: 600, schedulingGraceSeconds: 10, maxConcurrentPrepulls: 20 },
-      log: pino({ level: "silent" }),
-    });
+    const down = await startTestServe({ name: `kube-prepull-down-${process.pid}`, removeOnStop: false, serve: { runController: false } });
     await down.stop(); // its configurations stay registered, pointing at a closed port
     try {
       const created = await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("fail-open", ["example.com/x:1"]) });

@@ -4,13 +4,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { pino } from "pino";
 import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js";
 import { listedNodes } from "../../src/prepull/targets.js";
-import { startServe, type RunningServe } from "../../src/serve.js";
-import { createNamespace, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import type { RunningServe } from "../../src/serve.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -20,21 +19,8 @@ const POOL = `scale-${process.pid}`;
 const NODES = 4;
 
 function serve(options: { pullDelay: string; maxConcurrentPrepulls: number; cleanupTtlSeconds?: number }): Promise<RunningServe> {
-  return startServe({
-    kubeConfig: kc,
-    host: "127.0.0.1",
-    port: 0,
-    opsPort: 0,
-    register: { name: `kube-prepull-scale-${process.pid}`, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: true },
-    runController: true,
-    controller: {
-      pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": options.pullDelay } },
-      cleanupTtlSeconds: options.cleanupTtlSeconds ?? 600,
-      schedulingGraceSeconds: 10,
-      maxConcurrentPrepulls: options.maxConcurrentPrepulls,
-    },
-    log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
-  });
+  const { pullDelay, ...controller } = options;
+  return startTestServe({ name: `kube-prepull-scale-${process.pid}`, pullDelay, controller });
 }
 
 /**

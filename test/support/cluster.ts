@@ -3,7 +3,11 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import type { ControllerConfig } from "../../src/controller/reconcile.js";
 import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
+import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
+import { startServe, type RunningServe, type ServeOptions } from "../../src/serve.js";
 
 export { pollUntil as waitUntil, waitForPrepullWebhook } from "../../src/local-cluster/wait.js";
 export { errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
@@ -68,4 +72,43 @@ export function apiErrorMessage(error: unknown): string {
     }
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+export const TEST_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
+
+/**
+ * `serve` for a cluster test: admission on a free 127.0.0.1 port, its webhooks registered under
+ * `name` (opt-in), the controller on, prepull pods with a simulated pull delay, quiet logs
+ * (KUBE_PREPULL_TEST_LOG=debug to see them). Overrides replace whole fields.
+ */
+export function startTestServe(options: {
+  name?: string;
+  pullDelay?: string;
+  pod?: Partial<PrepullPodConfig>;
+  controller?: Partial<Omit<ControllerConfig, "pod">>;
+  removeOnStop?: boolean;
+  serve?: Partial<ServeOptions>;
+}): Promise<RunningServe> {
+  return startServe({
+    kubeConfig: testKubeConfig(),
+    host: "127.0.0.1",
+    port: 0,
+    opsPort: 0,
+    ...(options.name ? { register: { name: options.name, mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: options.removeOnStop ?? true } } : {}),
+    runController: true,
+    controller: {
+      pod: {
+        helperImage: TEST_HELPER_IMAGE,
+        extraLabels: {},
+        extraAnnotations: options.pullDelay ? { "sim.kube-prepull.io/pull-delay": options.pullDelay } : {},
+        ...options.pod,
+      },
+      cleanupTtlSeconds: 600,
+      schedulingGraceSeconds: 10,
+      maxConcurrentPrepulls: 20,
+      ...options.controller,
+    },
+    log: pino({ level: process.env.KUBE_PREPULL_TEST_LOG ?? "silent" }),
+    ...options.serve,
+  });
 }
