@@ -8,7 +8,7 @@ import { imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, r
 import { decodeStatus, isTerminal, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { LABELS } from "../prepull/annotations.js";
-import { listedNodes, nextWave, parallelLimit, planNodes, restrictToNodes } from "../prepull/targets.js";
+import { listedNodes, nextWave, parallelLimit, planNodes, restrictToNodes, type NodePlan } from "../prepull/targets.js";
 
 export interface ControllerConfig {
   pod: PrepullPodConfig;
@@ -85,6 +85,12 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
     }
   }
 
+  // Where the pods can run and which nodes still miss the images: only needed while a prepull
+  // starts or pulls, not for the many reconciles of finished ones.
+  const template = deployment.spec?.template?.spec;
+  const placement = placementOf(template, settings.nodes);
+  const nodePlan = (images: string[]): NodePlan => planNodes(placement, observed.nodes, imagesToPull(template, images));
+
   let current: PrepullStatus | undefined = status?.request === request?.id ? status : undefined;
   if (request && currentName && (!current || (current.queued && current.phase === "Pulling"))) {
     // A request the controller has not started yet.
@@ -98,8 +104,7 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
         actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
       }
     }
-    const template = deployment.spec?.template?.spec;
-    const plan = planNodes(placementOf(template, settings.nodes), observed.nodes, imagesToPull(template, request.images));
+    const plan = nodePlan(request.images);
     const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName };
     const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
     if (plan.targets.length === 0) {
@@ -140,8 +145,7 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
   } else if (request && currentName && current && current.phase === "Pulling") {
     const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
     const deadline = Date.parse(request.requestedAt) + settings.holdTimeoutSeconds * 1000;
-    const template = deployment.spec?.template?.spec;
-    const plan = planNodes(placementOf(template, settings.nodes), observed.nodes, imagesToPull(template, request.images));
+    const plan = nodePlan(request.images);
     const limit = parallelLimit(settings.maxParallel, plan.targets.length);
     if (!daemonSet && plan.targets.length > 0) {
       // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
@@ -177,10 +181,11 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
       actions.push({ kind: "event", type: "Warning", reason: "PrepullTimedOut", message: current.message! });
     } else {
       if (daemonSet && progress && !progress.settling) {
-        const listed = nextWave({ listed: listedNodes(daemonSet), waiting: progress.waiting, inFlight: progress.inFlight, limit });
+        const before = listedNodes(daemonSet);
+        const listed = nextWave({ listed: before, waiting: progress.waiting, inFlight: progress.inFlight, limit });
         if (listed) {
-          const affinity = restrictToNodes(placementOf(template, settings.nodes).affinity, listed);
-          actions.push({ kind: "set-daemonset-nodes", name: currentName, affinity, added: listed.length - listedNodes(daemonSet).length });
+          const affinity = restrictToNodes(placement.affinity, listed);
+          actions.push({ kind: "set-daemonset-nodes", name: currentName, affinity, added: listed.length - before.length });
         }
       }
       // Progress is written at most every PROGRESS_INTERVAL_MS: one write per pod would make the
