@@ -11,6 +11,7 @@ import { startLeaderElection, type LeaderElection } from "./kube/leader-election
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { createAdmissionApp } from "./server/admission-app.js";
 import { startHttpsServer, startOpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
+import { startSelfManagedTls, type SelfManagedTls, type SelfManagedTlsOptions } from "./tls/certificate-manager.js";
 import { createCertificateAuthority, issueCertificate } from "./tls/certificates.js";
 
 export interface ServeOptions {
@@ -25,6 +26,11 @@ export interface ServeOptions {
    * user renews): checked every `intervalMs`, swapped in without a restart when it changed.
    */
   tlsReload?: { load: () => TlsMaterial; intervalMs: number };
+  /**
+   * Self-managed certificates (spec §5): kept in this Secret of `namespace`, injected into the
+   * webhook configurations named `webhookName`, renewed before expiry. Excludes `tls`.
+   */
+  selfManagedTls?: Omit<SelfManagedTlsOptions, "kubeConfig" | "log" | "now" | "onServingCertificate">;
   /** Register the webhook configurations with this name, pointing at https://host:port. */
   register?: { name: string; mode: InstallMode; ownNamespace: string; removeOnStop: boolean };
   controller: ControllerConfig;
@@ -78,20 +84,38 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const now = options.now ?? (() => new Date());
   const log = options.log ?? pino({ level: options.logLevel ?? "info", base: { component: "kube-prepull" } });
   const metrics = createMetrics({ defaultMetrics: true });
-  const tls = options.tls ?? generateLocalTls(options.host, now());
   let controller: RunningController | undefined;
+  let renewServing = (_tls: TlsMaterial): void => undefined; // bound once the server listens
+  const selfManaged: SelfManagedTls | undefined = options.selfManagedTls
+    ? await startSelfManagedTls({
+        ...options.selfManagedTls,
+        kubeConfig: options.kubeConfig,
+        log,
+        now,
+        onServingCertificate: (next) => renewServing(next),
+      })
+    : undefined;
+  const tls = selfManaged?.current() ?? options.tls ?? generateLocalTls(options.host, now());
 
   const admission = await startHttpsServer(createAdmissionApp({ log, metrics, now }), {
     host: options.host,
     port: options.port,
     tls,
   });
+  if (selfManaged) {
+    renewServing = (next) => {
+      admission.setCertificate(next);
+      log.info("serving certificate renewed from the Secret");
+    };
+    admission.setCertificate(selfManaged.current()); // a renewal while the server was starting
+  }
   const ops: RunningServer = await startOpsServer({
     host: options.host,
     port: options.opsPort,
     registry: metrics.registry,
-    // Every replica serves admission; the one running the controller is ready once its caches are.
-    isReady: () => controller === undefined || controller.hasSynced(),
+    // Every replica serves admission; self-managed certificates: once every webhook trusts the
+    // certificate served; the replica running the controller: once its caches are synced.
+    isReady: () => (selfManaged?.isReady() ?? true) && (controller === undefined || controller.hasSynced()),
   });
   let served: TlsMaterial = tls;
   const reload = options.tlsReload;
@@ -177,6 +201,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     caPem: tls.caPem,
     stop: async () => {
       clearInterval(reloadTimer);
+      selfManaged?.stop();
       if (election) await election.stop();
       stopController();
       if (options.register?.removeOnStop) {

@@ -4,6 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../prepull/annotations.js";
 import { startServe } from "../serve.js";
+import { DEFAULT_POLICY_DURATIONS, serviceDnsNames, splitSubjectAltNames } from "../tls/self-managed.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 
 export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
@@ -35,6 +36,11 @@ interface ServeFlags {
   tlsCertFile?: string;
   tlsKeyFile?: string;
   tlsCaFile?: string;
+  tlsSecret?: string;
+  serviceName: string;
+  tlsSan: string[];
+  tlsValidity: number;
+  tlsCaValidity: number;
   register: boolean;
   webhookName: string;
   installMode: "opt-in" | "cluster-wide";
@@ -71,6 +77,13 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--tls-cert-file <path>", "serving certificate (PEM), re-read every 30 s so renewals need no restart; without it one is generated for --host")
     .option("--tls-key-file <path>", "serving certificate's key (PEM)")
     .option("--tls-ca-file <path>", "CA of the serving certificate, for --register")
+    .option("--tls-secret <name>", "self-managed certificates: a CA and the serving certificate kept in this Secret of --namespace (created if missing), the CA injected into the webhook configurations named --webhook-name, renewed before expiry")
+    .option("--service-name <name>", "Service the apiserver calls the webhook through: its DNS names go into the self-managed certificate", "kube-prepull")
+    .option("--tls-san <name-or-ip>", "extra DNS name or IP address for the self-managed certificate (repeatable)", (v: string, prev: string[] = []) => [...prev, v], [])
+    .addOption(new Option("--tls-validity <duration>", "lifetime of a self-managed serving certificate; renewed after two thirds of it")
+      .argParser(parseDurationOption).default(DEFAULT_POLICY_DURATIONS.servingValiditySeconds, "8760h"))
+    .addOption(new Option("--tls-ca-validity <duration>", "lifetime of the self-managed CA; a new one is trusted next to it after two thirds of it")
+      .argParser(parseDurationOption).default(DEFAULT_POLICY_DURATIONS.caValiditySeconds, "87600h"))
     .option("--register", "register the webhook configurations with a url client config (runs outside a cluster)", false)
     .option("--webhook-name <name>", "name of the webhook configurations", "kube-prepull")
     .addOption(new Option("--install-mode <mode>", "which namespaces the webhooks registered by --register cover").choices(["opt-in", "cluster-wide"]).default("opt-in"))
@@ -98,6 +111,13 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
       if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
         throw new InvalidArgumentError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
       }
+      if (flags.tlsSecret && flags.tlsCertFile) {
+        throw new InvalidArgumentError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");
+      }
+      if (flags.tlsValidity * 3 > flags.tlsCaValidity) {
+        // The serving certificate never outlives its CA; a longer one would be renewed over and over.
+        throw new InvalidArgumentError("--tls-validity must be at most a third of --tls-ca-validity");
+      }
       const loadFiles = (): { certPem: string; keyPem: string } => ({
         certPem: readFileSync(flags.tlsCertFile!, "utf8"),
         keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
@@ -112,6 +132,24 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
         opsPort: flags.opsPort,
         // Renewed files (a Secret volume updated by cert-manager or by hand) are served within 30 s.
         ...(tls ? { tls, tlsReload: { load: loadFiles, intervalMs: 30_000 } } : {}),
+        ...(flags.tlsSecret
+          ? {
+              selfManagedTls: {
+                namespace: flags.namespace,
+                secretName: flags.tlsSecret,
+                webhookName: flags.webhookName,
+                policy: {
+                  dnsNames: [...serviceDnsNames(flags.serviceName, flags.namespace), ...splitSubjectAltNames(flags.tlsSan).dnsNames],
+                  ipAddresses: splitSubjectAltNames(flags.tlsSan).ipAddresses,
+                  caValiditySeconds: flags.tlsCaValidity,
+                  servingValiditySeconds: flags.tlsValidity,
+                  // Never longer than a short-lived serving certificate can wait for it.
+                  caPropagationSeconds: Math.min(DEFAULT_POLICY_DURATIONS.caPropagationSeconds, flags.tlsValidity / 10),
+                },
+                checkIntervalMs: 10 * 60_000,
+              },
+            }
+          : {}),
         ...(flags.register
           ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
           : {}),

@@ -21,8 +21,10 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
   kubeConfig: k8s.KubeConfig;
   /** Collection path for watches, e.g. /apis/apps/v1/deployments. */
   path: string;
-  list: (params: { labelSelector?: string; limit: number; _continue?: string }) => Promise<ListResult<T>>;
+  list: (params: { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string }) => Promise<ListResult<T>>;
   labelSelector?: string;
+  /** e.g. `metadata.name=x`: how RBAC rules restricted by resourceNames allow a list/watch. */
+  fieldSelector?: string;
   onEvent: (type: ObjectEvent, object: T) => void;
   log: Logger;
 }
@@ -64,6 +66,13 @@ export class Reflector<T extends k8s.KubernetesObject> {
     this.wake?.();
   }
 
+  private selectors(): { labelSelector?: string; fieldSelector?: string } {
+    return {
+      ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+      ...(this.options.fieldSelector ? { fieldSelector: this.options.fieldSelector } : {}),
+    };
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
     while (this.running) {
@@ -91,7 +100,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
     let token: string | undefined;
     do {
       const page = await this.options.list({
-        ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+        ...this.selectors(),
         limit: 500,
         ...(token ? { _continue: token } : {}),
       });
@@ -141,7 +150,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
             allowWatchBookmarks: true,
             resourceVersion: current,
             timeoutSeconds,
-            ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+            ...this.selectors(),
           },
           (type: string, object: T & { code?: number }) => {
             armWatchdog();
