@@ -19,7 +19,13 @@ function flags(command: Command): string[] {
 
 describe("docs/configuration.md", () => {
   it("documents every command-line flag", () => {
-    const program = buildProgram({ env: {}, out: () => undefined, err: () => undefined }, { isTty: false, onStop: () => undefined });
+    const program = buildProgram({ env: {}, out: () => undefined, err: () => undefined }, {
+      isTty: false,
+      onStop: () => undefined,
+      interruption: () => new AbortController().signal,
+      stderr: { isTty: false, columns: () => 80, write: () => undefined },
+      setExitCode: () => undefined,
+    });
     const all = flags(program);
     assert.ok(all.length > 25, `found ${all.length} flags`);
     for (const flag of all) assert.ok(doc.includes(`\`${flag}\``), `${flag} is missing`);
