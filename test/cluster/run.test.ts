@@ -1,12 +1,14 @@
 // `kube-prepull run` on the local cluster, as a CI job runs it: the compiled CLI as a child
 // process against 100 simulated nodes of its own (spec §5): progress to 100/100 and exit 0, pull
-// failures on some nodes, the timeout, Ctrl-C, nodes that already have the image, and DaemonSets
-// left behind by a crashed run.
+// failures on some nodes, the timeout, Ctrl-C, nodes that already have the image, the documented
+// permissions (manifests/ci/run-rbac.yaml), and DaemonSets left behind by a crashed run.
 //
 // The 100 nodes carry their own label and a NoSchedule taint (and not the shared nodes' `type=kwok`
 // label), and are deleted at the end: other test files neither count nor use them.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -14,7 +16,7 @@ import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
 import { renderRunDaemonSet, runImages, runPlacement, type RunSpec, type RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
+import { createNamespace, kubectl, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -33,10 +35,10 @@ interface Finished {
 }
 
 /** `kube-prepull run` on this file's pool, in `namespace`, as a child process. */
-function startRun(namespace: string, args: string[]): { child: ChildProcess; finished: Promise<Finished> } {
+function startRun(namespace: string, args: string[], kubeconfig = testKubeconfigPath()): { child: ChildProcess; finished: Promise<Finished> } {
   const child = spawn(process.execPath, [
     MAIN, "run", ...args,
-    "--kubeconfig", testKubeconfigPath(), "-n", namespace,
+    "--kubeconfig", kubeconfig, "-n", namespace,
     "--node-selector", `pool=${POOL}`, "--toleration", `${TAINT.key}=${TAINT.value}:${TAINT.effect}`,
   ], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -47,7 +49,7 @@ function startRun(namespace: string, args: string[]): { child: ChildProcess; fin
   return { child, finished };
 }
 
-const run = (namespace: string, args: string[]): Promise<Finished> => startRun(namespace, args).finished;
+const run = (namespace: string, args: string[], kubeconfig?: string): Promise<Finished> => startRun(namespace, args, kubeconfig).finished;
 
 const delay = (pull: string, jitter = pull): string[] => [
   "--prepull-pod-annotation", `sim.kube-prepull.io/pull-delay=${pull}`,
@@ -165,6 +167,29 @@ describe("kube-prepull run against 100 simulated nodes", () => {
       assert.deepEqual(latest.nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0 });
     } finally {
       for (const name of nodes.slice(0, 2)) await core.patchNodeStatus({ name, body: { status: { images: [] } } }, merge).catch(() => undefined);
+    }
+  });
+
+  it("works with only the permissions of manifests/ci/run-rbac.yaml (its ServiceAccount's token), waves included", async () => {
+    const manifest = path.join(packageRoot(), "manifests", "ci", "run-rbac.yaml");
+    await kubectl(["apply", "-f", manifest]);
+    try {
+      const { stdout: token } = await kubectl(["create", "token", "kube-prepull-run", "-n", "ci-prepull", "--duration=1h"]);
+      const kubeconfig = path.join(mkdtempSync(path.join(tmpdir(), "kube-prepull-run-")), "kubeconfig");
+      const sa = new k8s.KubeConfig();
+      sa.loadFromOptions({
+        clusters: [{ ...kc.getCurrentCluster()!, name: "test" }],
+        users: [{ name: "ci", token: token.trim() }],
+        contexts: [{ name: "ci", cluster: "test", user: "ci", namespace: "ci-prepull" }],
+        currentContext: "ci",
+      });
+      writeFileSync(kubeconfig, sa.exportConfig());
+      const { code, stdout, stderr } = await run("ci-prepull", ["example.com/ci/rbac:1", "--output", "json", "--max-parallel", "50%", "--timeout", "2m"], kubeconfig);
+      assert.equal(code, 0, `${stdout}\n${stderr}`);
+      assert.deepEqual((JSON.parse(stdout) as RunSummary).nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0 });
+      await expectNoDaemonSet("ci-prepull");
+    } finally {
+      await kubectl(["delete", "-f", manifest, "--wait=false"]).catch(() => undefined);
     }
   });
 
