@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
-import { renderRunDaemonSet, runImages, runPlacement, type RunSpec, type RunSummary } from "../../src/prepull/run.js";
+import { renderRunDaemonSet, runImages, type RunSpec, type RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
 import { createNamespace, kubectl, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
 
@@ -62,6 +62,20 @@ const runDaemonSets = async (namespace: string): Promise<k8s.V1DaemonSet[]> =>
 /** The progress lines (not a terminal: one line per change): [pulled, targeted] in order. */
 function progressCounts(stderr: string): [number, number][] {
   return [...stderr.matchAll(/^\s+\S+ {2}(\d+)\/(\d+) nodes pulled/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+}
+
+/** A run's DaemonSet as a killed `run` leaves it (listing a node that does not exist: no pods). */
+function leftover(namespace: string, id: string, expiresAt: number): k8s.V1DaemonSet {
+  const spec: RunSpec = {
+    images: runImages(["example.com/ci/crashed:1"]),
+    namespace,
+    placement: {},
+    pullSecrets: [],
+    maxParallel: { kind: "percent", value: 100 },
+    timeoutSeconds: 60,
+    pod: { helperImage: TEST_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {} },
+  };
+  return renderRunDaemonSet({ id, spec, nodeNames: ["no-such-node"], expiresAt: new Date(expiresAt) });
 }
 
 function expectNoDaemonSet(namespace: string): Promise<void> {
@@ -194,17 +208,7 @@ describe("kube-prepull run against 100 simulated nodes", () => {
   });
 
   it("deletes an expired DaemonSet a crashed run left behind, and exits 0 when no node matches", async () => {
-    const spec: RunSpec = {
-      images: runImages(["example.com/ci/crashed:1"]),
-      namespace: ns.name,
-      placement: runPlacement({ pool: POOL }, []),
-      pullSecrets: [],
-      maxParallel: { kind: "percent", value: 100 },
-      timeoutSeconds: 60,
-      pod: { helperImage: TEST_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {} },
-    };
-    const crashed = renderRunDaemonSet({ id: "00000000dead", spec, nodeNames: ["no-such-node"], expiresAt: new Date(Date.now() - 1000) });
-    await apps.createNamespacedDaemonSet({ namespace: ns.name, body: crashed });
+    await apps.createNamespacedDaemonSet({ namespace: ns.name, body: leftover(ns.name, "00000000dead", Date.now() - 1000) });
     const { code, stdout, stderr } = await run(ns.name, ["example.com/ci/app:3", "--node-selector", "zone=none"]);
     assert.equal(code, 0, stderr);
     assert.match(stderr, /deleted daemonset\/prepull-run-00000000dead left behind by an earlier run/);
@@ -227,17 +231,8 @@ describe("the controller and DaemonSets of kube-prepull run", () => {
   });
 
   it("leaves a live run's DaemonSet alone and deletes one left behind once it expires", async () => {
-    const spec: RunSpec = {
-      images: runImages(["example.com/ci/app:4"]),
-      namespace: ns.name,
-      placement: {},
-      pullSecrets: [],
-      maxParallel: { kind: "percent", value: 100 },
-      timeoutSeconds: 60,
-      pod: { helperImage: TEST_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {} },
-    };
-    const expiring = renderRunDaemonSet({ id: "0000000000aa", spec, nodeNames: ["no-such-node"], expiresAt: new Date(Date.now() + 3000) });
-    const live = renderRunDaemonSet({ id: "0000000000bb", spec, nodeNames: ["no-such-node"], expiresAt: new Date(Date.now() + 3600_000) });
+    const expiring = leftover(ns.name, "0000000000aa", Date.now() + 3000);
+    const live = leftover(ns.name, "0000000000bb", Date.now() + 3600_000);
     for (const body of [expiring, live]) await apps.createNamespacedDaemonSet({ namespace: ns.name, body });
     await waitUntil(async () => (await runDaemonSets(ns.name)).length === 1, { what: "the expired DaemonSet to be deleted by the controller", timeoutMs: 30_000 });
     assert.deepEqual((await runDaemonSets(ns.name)).map((d) => d.metadata?.name), [live.metadata!.name]);

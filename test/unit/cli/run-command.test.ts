@@ -4,18 +4,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CommanderError, type Command } from "commander";
 import { exitCodeOfError, exitCodeOfResult, UsageError } from "../../../src/cli/exit-codes.js";
-import { buildProgram } from "../../../src/cli/program.js";
+
 import { namespaceOf, parseToleration, runSpecOf, type RunFlags } from "../../../src/cli/run-command.js";
+import { testProgram } from "../../support/cli.js";
 
 function program(): { program: Command; parsed: () => { images: string[]; flags: RunFlags } | undefined; errors: string[] } {
   const errors: string[] = [];
-  const built = buildProgram({ env: {}, out: () => undefined, err: (line) => errors.push(line) }, {
-    isTty: false,
-    onStop: () => undefined,
-    interruption: () => new AbortController().signal,
-    stderr: { isTty: false, columns: () => 80, write: () => undefined },
-    setExitCode: () => undefined,
-  });
+  const built = testProgram((line) => errors.push(line));
   let parsed: { images: string[]; flags: RunFlags } | undefined;
   built.commands.find((c) => c.name() === "run")!.action((images: string[], flags: RunFlags) => {
     parsed = { images, flags };
