@@ -161,7 +161,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
       const at = now().getTime();
       const step = runStep({ spec, daemonSet: daemonSets.get(namespace, name) ?? start.daemonSet, pods: pods.list(), nodes: nodes.list(), now: at, deadline, graceEnds });
       observer.progress(step.progress);
-      if (signal.aborted) return { result: "interrupted", message: `${String(signal.reason)} received`, progress: step.progress };
+      if (signal.aborted) return { ...interruptedOrTimedOut(), progress: step.progress };
       if (step.kind === "finished") return { result: step.result, message: step.message, progress: step.progress };
       if (step.wave) {
         log.debug({ daemonSet: name, added: step.wave.added }, "next wave");

@@ -132,7 +132,7 @@ export function runCommand(ctx: CliContext, options: RunCommandOptions): Command
       .choices(["Always", "IfNotPresent"]))
     .addOption(new Option("--max-parallel <n|p%>", "at most this many nodes pulling at once, in waves, to spare the registry")
       .argParser(parseMaxParallelOption).default(DEFAULT_SETTINGS.maxParallel, "100%"))
-    .addOption(new Option("--timeout <duration>", "give up after this long (exit code 4)").argParser(parseDurationOption).default(600, "10m"))
+    .addOption(new Option("--timeout <duration>", "give up after this long (exit code 4)").argParser(parseDurationOption).default(DEFAULT_SETTINGS.holdTimeoutSeconds, "10m"))
     .addOption(new Option("-o, --output <format>", "text, or json: one summary object on stdout").choices(["text", "json"]).default("text"))
     .option("--helper-image <image>", "image holding the static prepull helper", DEFAULT_HELPER_IMAGE)
     .option("--prepull-pod-label <key=value>", "extra label on the prepull pods (repeatable)", collectKeyValue)
