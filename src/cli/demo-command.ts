@@ -13,6 +13,7 @@ import { decodeStatus, type PrepullStatus } from "../prepull/progress.js";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { startServe, type RunningServe } from "../serve.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
+import { progressBar } from "./run-output.js";
 import { DEFAULT_HELPER_IMAGE } from "./serve-command.js";
 
 const NAMESPACE = "demo";
@@ -29,11 +30,6 @@ export function demoCommand(ctx: CliContext, isTty: boolean): Command {
     .option("--nodes <n>", "simulated nodes", (v) => parsePositiveInteger(v, 1000), 8)
     .option("--pull-seconds <n>", "longest simulated pull time per node", (v) => parsePositiveInteger(v, 600), 8)
     .action(async (flags: DemoFlags) => runDemo(ctx, isTty, flags));
-}
-
-function bar(done: number, total: number, width = 24): string {
-  const filled = total === 0 ? 0 : Math.round((done / total) * width);
-  return "[" + "#".repeat(filled) + "-".repeat(width - filled) + "]";
 }
 
 async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promise<void> {
@@ -141,7 +137,7 @@ async function followRollout(
     result.status = status;
     const held = d.spec?.paused === true;
     const nodes = status?.nodes ?? { desired: 0, pulled: 0, failed: 0 };
-    const line = `${bar(nodes.pulled, nodes.desired)} ${nodes.pulled}/${nodes.desired} nodes pulled  ${status?.phase ?? "Pending"}  ${held ? "rollout HELD" : "rollout running"}  ready ${d.status?.readyReplicas ?? 0}/3`;
+    const line = `${progressBar(nodes.pulled, nodes.desired)} ${nodes.pulled}/${nodes.desired} nodes pulled  ${status?.phase ?? "Pending"}  ${held ? "rollout HELD" : "rollout running"}  ready ${d.status?.readyReplicas ?? 0}/3`;
     if (line !== lastLine) {
       if (isTty) process.stdout.write(`\r${at()}  ${line}\x1b[K`);
       else say(`${at()}  ${line}`);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The kube-prepull command line. The only module that reads the environment and sets the exit code.
+// The kube-prepull command line. The only module that reads the environment, installs signal
+// handlers and sets the exit code (exit-codes.ts).
 import type { CliContext } from "./cluster-command.js";
+import { exitCodeOfError, isReportedByCommander } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
 
 async function main(): Promise<void> {
@@ -9,25 +11,37 @@ async function main(): Promise<void> {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
   };
-  // Long-running commands (serve) hand over how to stop; SIGINT/SIGTERM run it, then exit.
-  const onStop = (stop: () => Promise<void>): void => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      process.once(signal, () => {
-        ctx.err(`kube-prepull: ${signal}, stopping`);
-        void stop().finally(() => process.exit(0));
-      });
+  // SIGINT/SIGTERM as an AbortSignal whose reason is the signal's name. The handlers are installed
+  // only for commands that ask (serve, run), so Ctrl-C still ends the others at once; a second
+  // signal of the same kind ends any command at once.
+  let interruption: AbortController | undefined;
+  const interrupted = (): AbortSignal => {
+    if (!interruption) {
+      const controller = new AbortController();
+      for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort(signal));
+      interruption = controller;
     }
+    return interruption.signal;
+  };
+  const onStop = (stop: () => Promise<void>): void => {
+    const signal = interrupted();
+    signal.addEventListener("abort", () => {
+      ctx.err(`kube-prepull: ${String(signal.reason)}, stopping`);
+      void stop().finally(() => process.exit(0));
+    }, { once: true });
   };
   try {
-    await buildProgram(ctx, { isTty: process.stdout.isTTY === true, onStop }).parseAsync(process.argv);
+    await buildProgram(ctx, {
+      isTty: process.stdout.isTTY === true,
+      onStop,
+      interruption: interrupted,
+      stderr: { isTty: process.stderr.isTTY === true, columns: () => process.stderr.columns || 80, write: (text) => void process.stderr.write(text) },
+      setExitCode: (code) => (process.exitCode = code),
+    }).parseAsync(process.argv);
   } catch (error) {
-    const code = (error as { exitCode?: number }).exitCode;
-    if (typeof code === "number") {
-      process.exitCode = code; // commander already printed usage errors and help
-      return;
-    }
-    ctx.err(`kube-prepull: ${(error as Error).message}`);
-    process.exitCode = 1;
+    // commander printed its usage errors (and help) already.
+    if (!isReportedByCommander(error)) ctx.err(`kube-prepull: ${(error as Error).message}`);
+    process.exitCode = exitCodeOfError(error);
   }
 }
 

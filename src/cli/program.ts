@@ -2,15 +2,38 @@
 import { Command } from "commander";
 import { clusterCommand, type CliContext } from "./cluster-command.js";
 import { demoCommand } from "./demo-command.js";
+import { runCommand, type RunCommandOptions } from "./run-command.js";
 import { serveCommand } from "./serve-command.js";
 
-export function buildProgram(ctx: CliContext, options: { isTty: boolean; onStop: (stop: () => Promise<void>) => void }): Command {
+export interface ProgramOptions extends RunCommandOptions {
+  /** Whether stdout is a terminal (the demo redraws a line). */
+  isTty: boolean;
+  /** Long-running commands (serve) hand over how to stop; SIGINT/SIGTERM run it, then exit 0. */
+  onStop: (stop: () => Promise<void>) => void;
+}
+
+/**
+ * Gives every command below `command` its settings (addCommand does not), but a one-line hint
+ * instead of the whole help after a usage error.
+ */
+function inherit(command: Command, path: string): void {
+  for (const sub of command.commands) {
+    sub.copyInheritedSettings(command).showHelpAfterError(`(see: ${path} ${sub.name()} --help)`);
+    inherit(sub, `${path} ${sub.name()}`);
+  }
+}
+
+export function buildProgram(ctx: CliContext, options: ProgramOptions): Command {
   const program = new Command("kube-prepull")
     .description("Pull a Deployment's new images onto its nodes before it rolls out.")
+    .configureOutput({ writeOut: (text) => ctx.out(text.replace(/\n$/, "")), writeErr: (text) => ctx.err(text.replace(/\n$/, "")) })
     .showHelpAfterError()
+    // Usage errors become exceptions main.ts turns into exit code 2 (exit-codes.ts), in every subcommand.
     .exitOverride();
   program.addCommand(serveCommand(ctx, options.onStop));
+  program.addCommand(runCommand(ctx, options));
   program.addCommand(demoCommand(ctx, options.isTty));
   program.addCommand(clusterCommand(ctx));
+  inherit(program, program.name());
   return program;
 }

@@ -2,10 +2,12 @@
 import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { SCHEDULING_GRACE_DEFAULT_SECONDS } from "../controller/reconcile.js";
 import { parseDuration } from "../prepull/annotations.js";
 import { startServe } from "../serve.js";
 import { DEFAULT_POLICY_DURATIONS, serviceDnsNames, splitSubjectAltNames } from "../tls/self-managed.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
+import { UsageError } from "./exit-codes.js";
 
 export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
 
@@ -98,7 +100,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .addOption(new Option("--cleanup-ttl <duration>", "delete a finished prepull's DaemonSet after this long even if the rollout has not completed")
       .argParser(parseDurationOption).default(900, "15m"))
     .addOption(new Option("--scheduling-grace <duration>", "after this long, prepull pods that cannot be scheduled stop counting")
-      .argParser(parseDurationOption).default(30, "30s"))
+      .argParser(parseDurationOption).default(SCHEDULING_GRACE_DEFAULT_SECONDS, `${SCHEDULING_GRACE_DEFAULT_SECONDS}s`))
     .option("--max-concurrent-prepulls <n>", "cluster-wide cap on prepulls pulling at once; more wait in a queue", (v) => parsePositiveInteger(v, 10000, 1), 20)
     .option("--no-leader-elect", "run the controller without a Lease (a single replica only)")
     .option("--leader-election-namespace <name>", "namespace of the Lease (default: --namespace)")
@@ -106,10 +108,10 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
     .action(async (flags: ServeFlags) => {
       if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
-        throw new InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+        throw new UsageError("--tls-cert-file and --tls-key-file go together");
       }
       if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
-        throw new InvalidArgumentError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
+        throw new UsageError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
       }
       if (flags.tlsSecret && flags.tlsCertFile) {
         throw new InvalidArgumentError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");

@@ -7,8 +7,9 @@ import type { Logger } from "pino";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { decodeStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
+import { runExpiry } from "../prepull/run.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
-import { Reflector, type ObjectEvent } from "../kube/reflector.js";
+import { objectKey, Reflector, type ObjectEvent } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
 import { reconcile, type Action, type ControllerConfig } from "./reconcile.js";
 import { prepullState, StartOrder } from "./start-order.js";
@@ -64,6 +65,28 @@ export function startController(deps: ControllerDeps): RunningController {
     if (entries.size > 0) map.set(key, entries);
     else map.delete(key);
   };
+  // DaemonSets of `kube-prepull run` are not the controller's: it only deletes the ones a crashed
+  // run left behind, once their kube-prepull.io/expires-at has passed.
+  const expiries = new Map<string, NodeJS.Timeout>();
+  const expireRunDaemonSet = (ds: k8s.V1DaemonSet, afterMs: number | undefined): void => {
+    const key = objectKey(ds);
+    clearTimeout(expiries.get(key));
+    expiries.delete(key);
+    if (afterMs === undefined) return;
+    const timer = setTimeout(() => {
+      expiries.delete(key);
+      if (!running) return;
+      const [namespace, name] = [ds.metadata!.namespace!, ds.metadata!.name!];
+      deps.actions.deleteDaemonSet(namespace, name).then(
+        () => log.info({ namespace, daemonSet: name }, "deleted a DaemonSet an interrupted `kube-prepull run` left behind"),
+        (error: unknown) => {
+          log.warn({ namespace, daemonSet: name, err: error }, "could not delete an expired `kube-prepull run` DaemonSet; retrying");
+          expireRunDaemonSet(ds, 30_000);
+        },
+      );
+    }, Math.min(Math.max(0, afterMs), 2 ** 31 - 1));
+    expiries.set(key, timer);
+  };
   const order = new StartOrder(deps.config.maxConcurrentPrepulls);
   // After a prepull ends or a slot frees up, the next queued prepulls may start.
   const startQueued = (): void => {
@@ -109,6 +132,8 @@ export function startController(deps: ControllerDeps): RunningController {
     log,
     onEvent: (type, ds) => {
       const key = ownerKey(ds);
+      const expiry = runExpiry(ds);
+      if (expiry !== undefined) expireRunDaemonSet(ds, type === "DELETED" ? undefined : expiry - deps.now().getTime());
       if (!key) return;
       index(daemonSetsByOwner, key, ds.metadata!.name!, type === "DELETED" ? undefined : ds);
       enqueue(key);
@@ -245,6 +270,7 @@ export function startController(deps: ControllerDeps): RunningController {
       clearInterval(gauges);
       clearTimeout(nodesChanged);
       for (const { timer } of timers.values()) clearTimeout(timer);
+      for (const timer of expiries.values()) clearTimeout(timer);
       for (const reflector of reflectors) reflector.stop();
     },
   };

@@ -5,10 +5,10 @@
 import type * as k8s from "@kubernetes/client-node";
 import { readSettings, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
-import { decodeStatus, isTerminal, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
+import { decodeStatus, isTerminal, nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { LABELS } from "../prepull/annotations.js";
-import { listedNodes, nextWave, parallelLimit, planNodes, restrictToNodes, type NodePlan } from "../prepull/targets.js";
+import { nothingToPullMessage, parallelLimit, planNodes, type NodePlan } from "../prepull/targets.js";
 
 export interface ControllerConfig {
   pod: PrepullPodConfig;
@@ -62,6 +62,9 @@ export function rolloutComplete(deployment: k8s.V1Deployment): boolean {
   );
 }
 
+/** Default of serve's --scheduling-grace, and the grace `run` gives unschedulable pods. */
+export const SCHEDULING_GRACE_DEFAULT_SECONDS = 30;
+
 /** Shortest time between two progress updates of the status annotation. */
 export const PROGRESS_INTERVAL_MS = 2000;
 
@@ -109,9 +112,7 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
     const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
     if (plan.targets.length === 0) {
       // Nothing to pull anywhere: done without a DaemonSet.
-      const message = plan.skipped.length > 0
-        ? `already present on all ${plan.skipped.length} node${plan.skipped.length === 1 ? "" : "s"}`
-        : "no Ready, schedulable node can run these pods";
+      const message = nothingToPullMessage(plan);
       current = { ...base, phase: "Succeeded", nodes, finishedAt: now.toISOString(), message };
       actions.push({ kind: "write-status", status: current });
       actions.push({ kind: "count", result: "Succeeded", seconds: seconds(current.startedAt, now), pulled: 0, failed: 0 });
@@ -180,14 +181,8 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
       finish("TimedOut", `not pulled on every node within ${settings.holdTimeoutSeconds}s (${nodes.pulled}/${nodes.desired} pulled)`);
       actions.push({ kind: "event", type: "Warning", reason: "PrepullTimedOut", message: current.message! });
     } else {
-      if (daemonSet && progress && !progress.settling) {
-        const before = listedNodes(daemonSet);
-        const listed = nextWave({ listed: before, waiting: progress.waiting, inFlight: progress.inFlight, limit });
-        if (listed) {
-          const affinity = restrictToNodes(placement.affinity, listed);
-          actions.push({ kind: "set-daemonset-nodes", name: currentName, affinity, added: listed.length - before.length });
-        }
-      }
+      const wave = daemonSet && progress ? nextWaveAffinity({ daemonSet, progress, placement, limit }) : undefined;
+      if (wave) actions.push({ kind: "set-daemonset-nodes", name: currentName, ...wave });
       // Progress is written at most every PROGRESS_INTERVAL_MS: one write per pod would make the
       // API cost of a prepull grow with the number of nodes (spec §4 "Scale").
       const known = current.nodes;

@@ -25,6 +25,19 @@ export function errorCode(error: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
+/** The message of an ApiException (its body is a JSON string in client-node 1.x), or of any other error. */
+export function apiErrorMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === "string") {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.heldBy)}`;
 
 export function createClusterActions(kubeConfig: k8s.KubeConfig, component: string): ClusterActions {

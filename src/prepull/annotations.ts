@@ -11,6 +11,8 @@ export const LABELS = {
   deployment: `${PREFIX}deployment`,
   /** On prepull pods: the DaemonSet they belong to (its selector). */
   prepull: `${PREFIX}prepull`,
+  /** On DaemonSets made by `kube-prepull run` and their pods: the run's id. The controller leaves them alone until they expire. */
+  run: `${PREFIX}run`,
 } as const;
 
 export const MANAGED_BY = "kube-prepull";

@@ -53,6 +53,7 @@ const CONTAINER_SECURITY: k8s.V1SecurityContext = {
 
 const MAX_NAME = 63;
 const STRATEGY_ANNOTATION = "kube-prepull.io/pull-strategy";
+const REQUEST_ID_ANNOTATION = "kube-prepull.io/request-id";
 
 /** prepull-<deployment>-<hash of the image set>, at most 63 characters (a DNS label). */
 export function prepullDaemonSetName(deploymentName: string, images: string[]): string {
@@ -108,6 +109,26 @@ export function placementOf(template: k8s.V1PodSpec | undefined, nodes: NodesMod
   };
 }
 
+/**
+ * What a prepull DaemonSet pulls and for whom, whoever asked: a Deployment (the controller) or
+ * `kube-prepull run`. The renderer below knows nothing else about its origin.
+ */
+export interface PrepullSubject {
+  /** The DaemonSet's name (also its pods' selector label). */
+  name: string;
+  namespace: string;
+  /** Labels saying whose prepull it is, besides `app.kubernetes.io/managed-by`. */
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  ownerReferences?: k8s.V1OwnerReference[];
+  images: ImageToPull[];
+  /** Where its pods may run before kube-prepull picks the nodes. */
+  placement: Placement;
+  serviceAccountName?: string;
+  imagePullSecrets?: k8s.V1LocalObjectReference[];
+}
+
+/** The Deployment's prepull: named after it, owned by it, with its pod's ServiceAccount, pull secrets, pull policies and placement. */
 export function renderPrepullDaemonSet(input: {
   deployment: k8s.V1Deployment;
   request: PrepullRequest;
@@ -116,20 +137,43 @@ export function renderPrepullDaemonSet(input: {
   nodeNames: string[];
   config: PrepullPodConfig;
 }): k8s.V1DaemonSet {
-  const { deployment, request, config } = input;
-  const name = prepullDaemonSetName(deployment.metadata!.name!, request.images);
+  const { deployment, request } = input;
+  const deploymentName = deployment.metadata!.name!;
   const template = deployment.spec?.template?.spec;
-  const labels = {
-    ...config.extraLabels,
-    [LABELS.managedBy]: MANAGED_BY,
-    [LABELS.deployment]: deploymentLabelValue(deployment.metadata!.name!),
+  const subject: PrepullSubject = {
+    name: prepullDaemonSetName(deploymentName, request.images),
+    namespace: deployment.metadata!.namespace!,
+    labels: { [LABELS.deployment]: deploymentLabelValue(deploymentName) },
+    annotations: { [REQUEST_ID_ANNOTATION]: request.id },
+    ownerReferences: [
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name: deploymentName,
+        uid: deployment.metadata!.uid!,
+        controller: false,
+        blockOwnerDeletion: false,
+      },
+    ],
+    images: imagesToPull(template, request.images),
+    placement: placementOf(template, input.nodes),
+    ...(template?.serviceAccountName ? { serviceAccountName: template.serviceAccountName } : {}),
+    ...(template?.imagePullSecrets?.length ? { imagePullSecrets: template.imagePullSecrets } : {}),
   };
+  return renderDaemonSet({ subject, nodeNames: input.nodeNames, config: input.config });
+}
+
+/** The run-once DaemonSet for a subject, restricted to `nodeNames` (the first wave; never empty). */
+export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: string[]; config: PrepullPodConfig }): k8s.V1DaemonSet {
+  const { subject, config } = input;
+  const name = subject.name;
+  const labels = { ...config.extraLabels, [LABELS.managedBy]: MANAGED_BY, ...subject.labels };
   const podLabels = { ...labels, [LABELS.prepull]: name };
   const mount = { name: HELPER_VOLUME, mountPath: HELPER_MOUNT };
   const helperCommand = (...args: string[]): string[] => [`${HELPER_MOUNT}${HELPER_PATH}`, ...args];
 
   const strategy = config.strategy ?? "init-containers";
-  const pulls = imagesToPull(template, request.images);
+  const pulls = subject.images;
   const pullContainers: k8s.V1Container[] = pulls.map(({ image, pullPolicy }, i) => ({
     name: `pull-${i}`,
     image,
@@ -151,13 +195,13 @@ export function renderPrepullDaemonSet(input: {
     resources: RESOURCES,
   };
 
-  const placement = placementOf(template, input.nodes);
+  const placement = subject.placement;
   const podSpec: k8s.V1PodSpec = {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     terminationGracePeriodSeconds: 0,
-    ...(template?.serviceAccountName ? { serviceAccountName: template.serviceAccountName } : {}),
-    ...(template?.imagePullSecrets?.length ? { imagePullSecrets: template.imagePullSecrets } : {}),
+    ...(subject.serviceAccountName ? { serviceAccountName: subject.serviceAccountName } : {}),
+    ...(subject.imagePullSecrets?.length ? { imagePullSecrets: subject.imagePullSecrets } : {}),
     ...(config.priorityClassName ? { priorityClassName: config.priorityClassName } : {}),
     ...placement,
     affinity: restrictToNodes(placement.affinity, input.nodeNames),
@@ -195,19 +239,10 @@ export function renderPrepullDaemonSet(input: {
     kind: "DaemonSet",
     metadata: {
       name,
-      namespace: deployment.metadata!.namespace!,
+      namespace: subject.namespace,
       labels,
-      annotations: { "kube-prepull.io/request-id": request.id, [STRATEGY_ANNOTATION]: strategy },
-      ownerReferences: [
-        {
-          apiVersion: "apps/v1",
-          kind: "Deployment",
-          name: deployment.metadata!.name!,
-          uid: deployment.metadata!.uid!,
-          controller: false,
-          blockOwnerDeletion: false,
-        },
-      ],
+      annotations: { ...subject.annotations, [STRATEGY_ANNOTATION]: strategy },
+      ...(subject.ownerReferences ? { ownerReferences: subject.ownerReferences } : {}),
     },
     spec: {
       selector: { matchLabels: { [LABELS.prepull]: name } },

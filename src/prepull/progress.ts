@@ -1,7 +1,7 @@
 // Per-node progress of a prepull, read from its DaemonSet and pods; and the status annotation
 // (spec §3). Pure.
 import type * as k8s from "@kubernetes/client-node";
-import { listedNodes, type NodePlan } from "./targets.js";
+import { listedNodes, nextWave, restrictToNodes, type NodePlan, type Placement } from "./targets.js";
 
 export type Phase = "Pulling" | "Succeeded" | "Failed" | "TimedOut" | "Superseded";
 
@@ -133,6 +133,19 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
     waiting,
     skipped: plan.skipped.length,
   };
+}
+
+/**
+ * The DaemonSet's next node list (the next wave), as the pod affinity to patch in, when slots are
+ * free and nodes wait; undefined while the list stays as it is or the DaemonSet controller has
+ * not caught up with the last change.
+ */
+export function nextWaveAffinity(input: { daemonSet: k8s.V1DaemonSet; progress: Progress; placement: Placement; limit: number }): { affinity: k8s.V1Affinity; added: number } | undefined {
+  const { daemonSet, progress } = input;
+  if (progress.settling) return undefined;
+  const before = listedNodes(daemonSet);
+  const listed = nextWave({ listed: before, waiting: progress.waiting, inFlight: progress.inFlight, limit: input.limit });
+  return listed ? { affinity: restrictToNodes(input.placement.affinity, listed), added: listed.length - before.length } : undefined;
 }
 
 export type Outcome = { kind: "pulling" } | { kind: "succeeded" } | { kind: "failed"; message: string };

@@ -120,6 +120,12 @@ export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: Ima
   return { targets: targets.sort(), skipped: skipped.sort(), hostnames };
 }
 
+/** Why a plan has no targets: "already present on all 3 nodes", or no node can run the pods. */
+export function nothingToPullMessage(plan: NodePlan): string {
+  const skipped = plan.skipped.length;
+  return skipped > 0 ? `already present on all ${skipped} node${skipped === 1 ? "" : "s"}` : "no Ready, schedulable node can run these pods";
+}
+
 /** The number of nodes allowed to pull at once: a count, or a percentage of the targets (at least 1). */
 export function parallelLimit(maxParallel: MaxParallel, targets: number): number {
   if (maxParallel.kind === "count") return maxParallel.value;

@@ -10,7 +10,7 @@ import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
 import { startServe, type RunningServe, type ServeOptions } from "../../src/serve.js";
 
 export { pollUntil as waitUntil, waitForPrepullWebhook } from "../../src/local-cluster/wait.js";
-export { errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
+export { apiErrorMessage, errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
 
 const run = promisify(execFile);
 
@@ -58,20 +58,6 @@ export async function createNamespace(
       await core.deleteNamespace({ name }).catch(() => undefined);
     },
   };
-}
-
-
-/** The message of an ApiException (its body is a JSON string in client-node 1.x). */
-export function apiErrorMessage(error: unknown): string {
-  const body = (error as { body?: unknown }).body;
-  if (typeof body === "string") {
-    try {
-      return (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      return body;
-    }
-  }
-  return error instanceof Error ? error.message : String(error);
 }
 
 export const TEST_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import type { Command } from "commander";
-import { buildProgram } from "../../src/cli/program.js";
+import { testProgram } from "../support/cli.js";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { LABELS, SYSTEM_ANNOTATIONS, USER_ANNOTATIONS } from "../../src/prepull/annotations.js";
 
@@ -19,8 +19,7 @@ function flags(command: Command): string[] {
 
 describe("docs/configuration.md", () => {
   it("documents every command-line flag", () => {
-    const program = buildProgram({ env: {}, out: () => undefined, err: () => undefined }, { isTty: false, onStop: () => undefined });
-    const all = flags(program);
+    const all = flags(testProgram());
     assert.ok(all.length > 25, `found ${all.length} flags`);
     for (const flag of all) assert.ok(doc.includes(`\`${flag}\``), `${flag} is missing`);
   });

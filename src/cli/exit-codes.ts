@@ -1,0 +1,56 @@
+// The exit codes of kube-prepull: CI pipelines branch on them (docs/ci-pipelines.md has the table).
+import { CommanderError } from "commander";
+import type { RunResult } from "../prepull/run.js";
+
+export const EXIT_CODES = {
+  /** `run`: every targeted node pulled (or none needed to). Other commands: done. */
+  ok: 0,
+  /** An unexpected error; the message says what. */
+  unexpected: 1,
+  /** The command line is wrong: an unknown flag, a bad value, no image, an invalid image reference, an unknown --context. */
+  usage: 2,
+  /** `run`: pulls failed on some nodes; the summary names each node and its reason. */
+  pullFailed: 3,
+  /** `run`: not every targeted node pulled within --timeout. */
+  timedOut: 4,
+  /** `run`: the cluster could not be used: kubeconfig, connection, permissions, a refused write. */
+  clusterError: 5,
+  /** `run`: interrupted by SIGINT (Ctrl-C): 128 + 2, as shells report it. */
+  interrupted: 130,
+  /** `run`: interrupted by SIGTERM (a cancelled CI job): 128 + 15. */
+  terminated: 143,
+} as const;
+
+/** A command-line mistake found after parsing (in an action): printed, then exit code 2. */
+export class UsageError extends Error {}
+
+/** The exit code of a finished `run`; `signal` is the interruption's reason ("SIGINT", "SIGTERM"). */
+export function exitCodeOfResult(result: RunResult, signal?: unknown): number {
+  switch (result) {
+    case "succeeded":
+      return EXIT_CODES.ok;
+    case "failed":
+      return EXIT_CODES.pullFailed;
+    case "timed-out":
+      return EXIT_CODES.timedOut;
+    case "error":
+      return EXIT_CODES.clusterError;
+    case "interrupted":
+      return signal === "SIGTERM" ? EXIT_CODES.terminated : EXIT_CODES.interrupted;
+  }
+}
+
+/**
+ * The exit code for an error that ended a command: commander's own (already printed) usage errors
+ * and UsageError give 2, help and version 0, anything else 1.
+ */
+export function exitCodeOfError(error: unknown): number {
+  if (error instanceof UsageError) return EXIT_CODES.usage;
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+  return EXIT_CODES.unexpected;
+}
+
+/** Whether commander printed the error itself (its usage errors, help): main.ts prints the others. */
+export function isReportedByCommander(error: unknown): boolean {
+  return error instanceof CommanderError;
+}

@@ -1,0 +1,61 @@
+// The kube-prepull executable: exit codes and streams as a CI job sees them, without a cluster.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { packageRoot } from "../../../src/local-cluster/binaries.js";
+
+const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe("kube-prepull run, the executable", () => {
+  it("exits 0 for --help, which lists the flags", async () => {
+    const { code, stdout } = await cli("run", "--help");
+    assert.equal(code, 0);
+    assert.match(stdout, /--max-parallel <n\|p%>/);
+  });
+
+  it("exits 2 for a usage error, with the error on stderr and nothing on stdout", async () => {
+    for (const args of [["run"], ["run", "app:1", "--timeout", "soon"], ["run", "Bad Image"], ["no-such-command"]]) {
+      const { code, stdout, stderr } = await cli(...args);
+      assert.equal(code, 2, `kube-prepull ${args.join(" ")}`);
+      assert.equal(stdout, "");
+      assert.notEqual(stderr, "");
+    }
+  });
+
+  it("exits 5 with one JSON summary when the API server cannot be reached", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "kube-prepull-main-"));
+    const kubeconfig = path.join(dir, "kubeconfig");
+    // Port 1 on 127.0.0.1: nothing listens, the connection is refused at once.
+    writeFileSync(kubeconfig, [
+      "apiVersion: v1", "kind: Config", "current-context: c",
+      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]",
+      "users: [{name: u, user: {token: t}}]",
+      "contexts: [{name: c, context: {cluster: c, user: u, namespace: ci}}]",
+    ].join("\n"));
+    const { code, stdout } = await cli("run", "app:1", "--kubeconfig", kubeconfig, "--output", "json");
+    assert.equal(code, 5);
+    const summary = JSON.parse(stdout) as { result: string; namespace: string; message: string; daemonSet: unknown };
+    assert.deepEqual([summary.result, summary.namespace, summary.daemonSet], ["error", "ci", null], "the context's namespace");
+    assert.match(summary.message, /^cannot list DaemonSets in namespace ci: .*ECONNREFUSED/);
+    const unknownContext = await cli("run", "app:1", "--kubeconfig", kubeconfig, "--context", "nope");
+    assert.equal(unknownContext.code, 2);
+    assert.match(unknownContext.stderr, /no context "nope"/);
+  });
+
+  it("exits 5 when the kubeconfig cannot be read", async () => {
+    const { code, stdout } = await cli("run", "app:1", "--kubeconfig", "/nonexistent/kubeconfig");
+    assert.equal(code, 5);
+    assert.match(stdout, /^error: cannot load the kubeconfig: .*ENOENT/);
+  });
+});
