@@ -177,6 +177,8 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
           cleanupTtlSeconds: flags.cleanupTtl,
           schedulingGraceSeconds: flags.schedulingGrace,
           maxConcurrentPrepulls: flags.maxConcurrentPrepulls,
+          // Keep-warm lists: ConfigMaps labelled kube-prepull.io/keep-warm=true in --namespace.
+          keepWarm: { namespace: flags.namespace },
         },
         logLevel: flags.logLevel,
       });

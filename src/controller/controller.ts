@@ -8,6 +8,7 @@ import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.j
 import { decodeStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { runExpiry } from "../prepull/run.js";
+import { createKeepWarmLoop } from "../keepwarm/keep-warm-loop.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
 import { objectKey, Reflector, type ObjectEvent } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -131,6 +132,7 @@ export function startController(deps: ControllerDeps): RunningController {
     list: (p) => apps.listDaemonSetForAllNamespaces(p),
     log,
     onEvent: (type, ds) => {
+      keepWarm?.touched(ds);
       const key = ownerKey(ds);
       const expiry = runExpiry(ds);
       if (expiry !== undefined) expireRunDaemonSet(ds, type === "DELETED" ? undefined : expiry - deps.now().getTime());
@@ -150,13 +152,33 @@ export function startController(deps: ControllerDeps): RunningController {
       const dsName = pod.metadata?.labels?.[LABELS.prepull];
       if (!dsName) return;
       index(podsByDaemonSet, `${pod.metadata?.namespace}/${dsName}`, pod.metadata!.name!, type === "DELETED" ? undefined : pod);
+      keepWarm?.touched(pod);
       const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
       const key = ds ? ownerKey(ds) : undefined;
       if (key) enqueue(key);
     },
   });
-  const reflectors = [deployments, nodes, daemonSets, pods];
+  const keepWarm = deps.config.keepWarm
+    ? createKeepWarmLoop({
+        kubeConfig,
+        namespace: deps.config.keepWarm.namespace,
+        podConfig: deps.config.pod,
+        actions: deps.actions,
+        log,
+        metrics: deps.metrics,
+        now: deps.now,
+        daemonSet: (namespace, name) => daemonSets.get(namespace, name),
+        podsOf: (namespace, name) => [...(podsByDaemonSet.get(`${namespace}/${name}`)?.values() ?? [])],
+      })
+    : undefined;
+  const reflectors = [deployments, nodes, daemonSets, pods, ...(keepWarm ? [keepWarm.reflector] : [])];
   const synced = (): boolean => reflectors.every((r) => r.hasSynced());
+  // Keep-warm lists start once every cache has listed (their DaemonSets must be known first).
+  const keepWarmStart = setInterval(() => {
+    if (!synced()) return;
+    clearInterval(keepWarmStart);
+    keepWarm?.drain();
+  }, 200);
 
   const schedule = (key: string, afterMs: number): void => {
     const at = Date.now() + afterMs;
@@ -268,6 +290,8 @@ export function startController(deps: ControllerDeps): RunningController {
     stop: () => {
       running = false;
       clearInterval(gauges);
+      clearInterval(keepWarmStart);
+      keepWarm?.stop();
       clearTimeout(nodesChanged);
       for (const { timer } of timers.values()) clearTimeout(timer);
       for (const timer of expiries.values()) clearTimeout(timer);

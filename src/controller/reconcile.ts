@@ -11,6 +11,8 @@ import { LABELS } from "../prepull/annotations.js";
 import { nothingToPullMessage, parallelLimit, planNodes, type NodePlan } from "../prepull/targets.js";
 
 export interface ControllerConfig {
+  /** Keep-warm lists: ConfigMaps in this namespace (kube-prepull's own); absent: off. */
+  keepWarm?: { namespace: string };
   pod: PrepullPodConfig;
   /** Time after a prepull ends before its DaemonSet is deleted even if the rollout has not completed. */
   cleanupTtlSeconds: number;

@@ -17,7 +17,8 @@ export interface ClusterActions {
   releaseHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
   /** Removes held-by only (the user resumed the rollout themselves). */
   forgetHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
-  recordEvent(deployment: k8s.V1Deployment, type: "Normal" | "Warning", reason: string, message: string, now: Date): Promise<void>;
+  /** An Event on a Deployment, or on the object of `kind` (list items carry no apiVersion/kind). */
+  recordEvent(object: k8s.KubernetesObject, type: "Normal" | "Warning", reason: string, message: string, now: Date, kind?: { apiVersion: string; kind: string }): Promise<void>;
 }
 
 export function errorCode(error: unknown): number | undefined {
@@ -103,19 +104,18 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
         { op: "remove", path: HELD_BY_PATH },
       ]);
     },
-    async recordEvent(deployment, type, reason, message, now) {
-      const namespace = deployment.metadata!.namespace!;
+    async recordEvent(object, type, reason, message, now, kind = { apiVersion: "apps/v1", kind: "Deployment" }) {
+      const namespace = object.metadata!.namespace!;
       await core.createNamespacedEvent({
         namespace,
         body: {
-          metadata: { name: `${deployment.metadata!.name}.${randomBytes(8).toString("hex")}`, namespace },
+          metadata: { name: `${object.metadata!.name}.${randomBytes(8).toString("hex")}`, namespace },
           involvedObject: {
-            apiVersion: "apps/v1",
-            kind: "Deployment",
-            name: deployment.metadata!.name!,
+            ...kind,
+            name: object.metadata!.name!,
             namespace,
-            uid: deployment.metadata!.uid!,
-            resourceVersion: deployment.metadata!.resourceVersion!,
+            uid: object.metadata!.uid!,
+            resourceVersion: object.metadata!.resourceVersion!,
           },
           type,
           reason,

@@ -14,6 +14,7 @@ export interface Metrics {
   heldDeployments: Gauge;
   queueDepth: Gauge;
   leader: Gauge;
+  keepWarmNodes: Gauge<"list" | "state">;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
@@ -54,5 +55,11 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
     heldDeployments: new Gauge({ name: "kube_prepull_held_deployments", help: "Deployments whose rollout kube-prepull holds now.", registers }),
     queueDepth: new Gauge({ name: "kube_prepull_queue_depth", help: "Prepulls waiting for the concurrency cap.", registers }),
     leader: new Gauge({ name: "kube_prepull_leader", help: "1 while this replica runs the controller (holds the Lease), else 0.", registers }),
+    keepWarmNodes: new Gauge({
+      name: "kube_prepull_keep_warm_nodes",
+      help: "Nodes of a keep-warm list: desired (the DaemonSet's), warm (pulled), failed (pull errors).",
+      labelNames: ["list", "state"] as const,
+      registers,
+    }),
   };
 }

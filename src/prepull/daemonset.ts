@@ -163,8 +163,11 @@ export function renderPrepullDaemonSet(input: {
   return renderDaemonSet({ subject, nodeNames: input.nodeNames, config: input.config });
 }
 
-/** The run-once DaemonSet for a subject, restricted to `nodeNames` (the first wave; never empty). */
-export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: string[]; config: PrepullPodConfig }): k8s.V1DaemonSet {
+/**
+ * The DaemonSet for a subject, restricted to `nodeNames` (a run-once prepull's first wave; never
+ * empty), or on every node its placement allows when `nodeNames` is undefined (keep-warm lists).
+ */
+export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: string[] | undefined; config: PrepullPodConfig }): k8s.V1DaemonSet {
   const { subject, config } = input;
   const name = subject.name;
   const labels = { ...config.extraLabels, [LABELS.managedBy]: MANAGED_BY, ...subject.labels };
@@ -204,7 +207,7 @@ export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: str
     ...(subject.imagePullSecrets?.length ? { imagePullSecrets: subject.imagePullSecrets } : {}),
     ...(config.priorityClassName ? { priorityClassName: config.priorityClassName } : {}),
     ...placement,
-    affinity: restrictToNodes(placement.affinity, input.nodeNames),
+    ...(input.nodeNames ? { affinity: restrictToNodes(placement.affinity, input.nodeNames) } : {}),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUN_AS,

@@ -80,7 +80,8 @@ function nodeOfPod(pod: k8s.V1Pod): string | undefined {
   return terms[0]?.matchFields?.find((r) => r.key === "metadata.name")?.values?.[0];
 }
 
-function failureOf(pod: k8s.V1Pod, node: string): NodeFailure | undefined {
+/** The pull failure a prepull pod's containers report, if any. */
+export function pullFailureOf(pod: k8s.V1Pod, node: string): NodeFailure | undefined {
   for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = status.state?.waiting;
     if (waiting?.reason && PULL_FAILURES.has(waiting.reason)) {
@@ -115,7 +116,7 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   const waiting: string[] = [];
   for (const node of new Set([...listed, ...plan.targets])) {
     const pod = podByNode.get(node);
-    const failure = pod ? failureOf(pod, node) : undefined;
+    const failure = pod ? pullFailureOf(pod, node) : undefined;
     if (pod && isReady(pod)) pulled++;
     else if (failure) failures.push(failure);
     else if (!targets.has(node)) continue;

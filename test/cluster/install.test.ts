@@ -144,7 +144,7 @@ describe("install from manifests/", () => {
     const kinds = (list: k8s.KubernetesObject[]): string[] => list.map((o) => o.kind!).sort();
     assert.deepEqual(kinds(objects), [
       "ClusterRole", "ClusterRoleBinding", "Deployment", "MutatingWebhookConfiguration", "Namespace", "PodDisruptionBudget",
-      "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration",
+      "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ValidatingWebhookConfiguration",
     ]);
     const clusterWide = await build("cluster-wide");
     const selector = (clusterWide.find((o) => o.kind === "MutatingWebhookConfiguration") as k8s.V1MutatingWebhookConfiguration).webhooks![0]!.namespaceSelector!;
@@ -193,7 +193,10 @@ describe("install from manifests/", () => {
       ["update", "leases", { group: "coordination.k8s.io", namespace: "kube-system" }],
       ["create", "leases", { group: "coordination.k8s.io", namespace: "default" }],
       ["delete", "leases", { group: "coordination.k8s.io", namespace: "kube-prepull" }],
-      ["get", "configmaps", { namespace: "kube-prepull" }],
+      ["get", "configmaps", { namespace: "default" }],
+      ["list", "configmaps", {}],
+      ["delete", "configmaps", { namespace: "kube-prepull" }],
+      ["update", "configmaps", { namespace: "kube-prepull" }],
       ["patch", "mutatingwebhookconfigurations", { group: "admissionregistration.k8s.io", name: "someone-else" }],
       ["update", "mutatingwebhookconfigurations", { group: "admissionregistration.k8s.io", name: "kube-prepull" }],
       ["delete", "validatingwebhookconfigurations", { group: "admissionregistration.k8s.io", name: "kube-prepull" }],
@@ -216,6 +219,8 @@ describe("install from manifests/", () => {
       ["create", "events", { namespace: "team-a" }],
       ["update", "leases", { group: "coordination.k8s.io", namespace: "kube-prepull" }],
       ["create", "secrets", { namespace: "kube-prepull" }],
+      ["watch", "configmaps", { namespace: "kube-prepull" }],
+      ["patch", "configmaps", { namespace: "kube-prepull" }],
       ["update", "secrets", { namespace: "kube-prepull", name: "kube-prepull-tls" }],
       ["watch", "secrets", { namespace: "kube-prepull", name: "kube-prepull-tls" }],
       ["patch", "mutatingwebhookconfigurations", { group: "admissionregistration.k8s.io", name: "kube-prepull" }],
