@@ -2,8 +2,10 @@
 // the load generator. `kube-prepull`: createAdmissionApp on startHttpsServer exactly as startServe
 // wires them (logs at info, silenced to /dev/null; metrics recorded). `bare`: a plain Node HTTPS
 // server with the same TLS and keep-alive settings answering a constant "allowed" AdmissionReview
-// after reading the body (the runtime's limit). Prints {"port","pid"} as one JSON line.
-//   node dist/bench/admission-server.js kube-prepull|bare
+// after reading the body (the runtime's limit). `bare-parse`: the same, but it JSON.parses the body
+// and answers with its uid (the least any webhook that reads the review must do). Prints
+// {"port","pid"} as one JSON line.
+//   node dist/bench/admission-server.js kube-prepull|bare|bare-parse
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
@@ -16,11 +18,17 @@ const HOST = "127.0.0.1";
 const kind = process.argv[2];
 const tls = generateLocalTls(HOST, new Date());
 
-async function startBare(): Promise<number> {
-  const body = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true } });
+const allowed = (uid: string): string => JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } });
+
+async function startBare(parse: boolean): Promise<number> {
+  const constant = allowed("705ab4f5-6393-11e8-b7cc-42010a800002");
   const server = https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2" }, (req, res) => {
-    req.on("data", () => undefined);
-    req.on("end", () => res.writeHead(200, { "Content-Type": "application/json" }).end(body));
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => void (parse && chunks.push(chunk)));
+    req.on("end", () => {
+      const body = parse ? allowed((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { request: { uid: string } }).request.uid) : constant;
+      res.writeHead(200, { "Content-Type": "application/json" }).end(body);
+    });
   });
   server.keepAliveTimeout = 90_000;
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
@@ -34,6 +42,6 @@ async function startKubePrepull(): Promise<number> {
   return (await startHttpsServer(app, { host: HOST, port: 0, tls })).port;
 }
 
-if (kind !== "bare" && kind !== "kube-prepull") throw new Error("usage: admission-server.js kube-prepull|bare");
-const port = kind === "bare" ? await startBare() : await startKubePrepull();
+if (kind !== "bare" && kind !== "bare-parse" && kind !== "kube-prepull") throw new Error("usage: admission-server.js kube-prepull|bare|bare-parse");
+const port = kind === "kube-prepull" ? await startKubePrepull() : await startBare(kind === "bare-parse");
 process.stdout.write(JSON.stringify({ port, pid: process.pid }) + "\n");

@@ -1,7 +1,7 @@
 // Admission throughput and latency over TLS on 127.0.0.1 with keep-alive (autocannon): kube-prepull's
-// admission server against a bare Node HTTPS server answering a constant AdmissionReview, for three
-// review sizes, CREATE and UPDATE, at 1, 8 and 32 connections. Each server runs in its own process;
-// this process is the load generator. Returns a Markdown section (bench/run.ts writes it).
+// admission server against a bare Node HTTPS server answering a constant AdmissionReview (and one
+// that also JSON.parses the review: bare-parse), for three review sizes, CREATE and UPDATE, at 1, 8
+// and 32 connections. Each server runs in its own process; this process is the load generator. Returns a Markdown section (bench/run.ts writes it).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import { log, table } from "./support/machine.js";
 const SIZES: ReviewSize[] = ["small", "typical", "large"];
 const OPERATIONS: ReviewOperation[] = ["CREATE", "UPDATE"];
 const CONNECTIONS = [1, 8, 32];
-type ServerKind = "kube-prepull" | "bare";
+type ServerKind = "kube-prepull" | "bare-parse" | "bare";
 
 export interface AdmissionBenchOptions {
   durationSeconds: number;
@@ -75,6 +75,7 @@ async function measureServer(kind: ServerKind, options: AdmissionBenchOptions): 
 
 export async function benchmarkAdmission(options: AdmissionBenchOptions): Promise<{ markdown: string; typicalP99At32: number; worstRatio: number }> {
   const ours = await measureServer("kube-prepull", options);
+  const parse = await measureServer("bare-parse", options);
   const bare = await measureServer("bare", options);
   const rows: string[][] = [];
   let worstRatio = Infinity;
@@ -84,18 +85,20 @@ export async function benchmarkAdmission(options: AdmissionBenchOptions): Promis
       for (const connections of CONNECTIONS) {
         const k = key(size, operation, connections);
         const a = ours.get(k)!;
+        const p = parse.get(k)!;
         const b = bare.get(k)!;
         const ratio = a.requestsPerSecond / b.requestsPerSecond;
         worstRatio = Math.min(worstRatio, ratio);
-        rows.push([size, operation, `${kib} KiB`, String(connections),
-          a.requestsPerSecond.toFixed(0), `${a.p50} / ${a.p99} / ${a.max}`,
-          b.requestsPerSecond.toFixed(0), `${b.p50} / ${b.p99} / ${b.max}`,
-          `${ratio.toFixed(2)}×`, String(a.failures + b.failures)]);
+        const cells = (point: Point): string[] => [point.requestsPerSecond.toFixed(0), `${point.p50} / ${point.p99} / ${point.max}`];
+        rows.push([size, operation, `${kib} KiB`, String(connections), ...cells(a), ...cells(p), ...cells(b),
+          `${ratio.toFixed(2)}×`, `${(a.requestsPerSecond / p.requestsPerSecond).toFixed(2)}×`, String(a.failures + p.failures + b.failures)]);
       }
     }
   }
   const markdown = table(
-    ["size", "operation", "review", "connections", "kube-prepull req/s", "kube-prepull p50 / p99 / max ms", "bare req/s", "bare p50 / p99 / max ms", "ratio", "failed requests"],
+    ["size", "operation", "review", "connections", "kube-prepull req/s", "kube-prepull p50 / p99 / max ms",
+      "bare-parse req/s", "bare-parse p50 / p99 / max ms", "bare req/s", "bare p50 / p99 / max ms",
+      "kube-prepull / bare", "kube-prepull / bare-parse", "failed requests"],
     rows,
   );
   return { markdown, typicalP99At32: Math.max(...OPERATIONS.map((op) => ours.get(key("typical", op, 32))!.p99)), worstRatio };
