@@ -45,3 +45,5 @@ async function startKubePrepull(): Promise<number> {
 if (kind !== "bare" && kind !== "bare-parse" && kind !== "kube-prepull") throw new Error("usage: admission-server.js kube-prepull|bare|bare-parse");
 const port = kind === "kube-prepull" ? await startKubePrepull() : await startBare(kind === "bare-parse");
 process.stdout.write(JSON.stringify({ port, pid: process.pid }) + "\n");
+// Exit with the load generator, even when it is killed: it holds our stdin open.
+process.stdin.on("end", () => process.exit(0)).resume();

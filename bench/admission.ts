@@ -29,7 +29,7 @@ interface Point {
 
 async function startServer(kind: ServerKind): Promise<{ url: string; child: ChildProcess }> {
   const script = fileURLToPath(new URL("./admission-server.js", import.meta.url));
-  const child = spawn(process.execPath, [script, kind], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [script, kind], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
   for await (const line of lines) {
     const { port } = JSON.parse(line) as { port: number };

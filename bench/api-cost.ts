@@ -140,8 +140,11 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[
       apps.listNamespacedDaemonSet({ namespace: NAMESPACE }),
     ]);
     const daemonSet = daemonSets.items[0];
-    const status = JSON.parse(deployment.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status] ?? "{}") as { phase?: string };
+    const status = JSON.parse(deployment.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status] ?? "{}") as { phase?: string; nodes?: { pulled?: number } };
     mark("DaemonSet created", daemonSet !== undefined);
+    // The cluster's view (DaemonSet status) next to kube-prepull's (its status annotation).
+    mark("DaemonSet status: all pods Ready", (daemonSet?.status?.numberReady ?? 0) >= nodes);
+    mark("status annotation: half the nodes pulled", (status.nodes?.pulled ?? 0) >= nodes / 2);
     mark(`all ${nodes} nodes pulled (status Succeeded)`, status.phase === "Succeeded");
     mark("hold released", seen.has("DaemonSet created") && deployment.spec?.paused !== true);
     const replicas = deployment.spec?.replicas ?? 0;

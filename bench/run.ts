@@ -1,7 +1,7 @@
 // `npm run bench`: runs the benchmarks and writes docs/benchmarks.md. Benchmarks report; they never
 // fail a build and are not part of `npm test`.
 //   npm run bench [-- --skip admission,api-cost] [--duration 5 --warmup 1] [--nodes 100,1000 --pull-delay 5s]
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
 import { benchmarkAdmission } from "./admission.js";
@@ -123,6 +123,10 @@ const parts = [
 for (const [title, section] of sections) {
   parts.push("", `## ${title}`, "", await section());
 }
+// The hand-written reading of the numbers below this marker survives a re-run.
+const ANALYSIS_MARKER = "<!-- hand-written analysis below: kept by npm run bench -->";
 const file = path.join(packageRoot(), "docs", "benchmarks.md");
-writeFileSync(file, parts.join("\n") + "\n");
+const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : `${ANALYSIS_MARKER}\n`;
+writeFileSync(file, parts.join("\n") + "\n\n" + analysis);
 log(`wrote ${file}`);
