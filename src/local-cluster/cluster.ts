@@ -37,6 +37,8 @@ export interface StartOptions {
   progress: (line: string) => void;
   /** Milliseconds to wait for each component to become healthy. */
   startTimeoutMs?: number;
+  /** More kube-apiserver flags (benchmarks: an audit policy). */
+  extraApiserverArgs?: string[];
 }
 
 export interface RunningCluster {
@@ -129,7 +131,8 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
     await waitHealthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`, tls, timeoutMs);
 
     options.progress("starting kube-apiserver");
-    const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver, apiserverArgs(stateDir, pki, ports));
+    const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver,
+      [...apiserverArgs(stateDir, pki, ports), ...(options.extraApiserverArgs ?? [])]);
     // /readyz is polled with admin credentials: anonymous requests get 401/403 while RBAC bootstraps.
     await waitHealthy(apiserver, `${server}/readyz`, tls, timeoutMs);
 
