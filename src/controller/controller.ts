@@ -31,6 +31,8 @@ export interface RunningController {
 }
 
 const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+/** Pod events of one prepull within this window are handled by one reconcile. */
+const POD_EVENT_BATCH_MS = 200;
 
 function isOurs(deployment: k8s.V1Deployment): boolean {
   const a = deployment.metadata?.annotations ?? {};
@@ -155,7 +157,9 @@ export function startController(deps: ControllerDeps): RunningController {
       keepWarm?.touched(pod);
       const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
       const key = ds ? ownerKey(ds) : undefined;
-      if (key) enqueue(key);
+      // Pods of one prepull change in bursts (hundreds of nodes at once): fold each burst into one
+      // reconcile instead of one per pod event, so the controller keeps up with the watch.
+      if (key) schedule(key, POD_EVENT_BATCH_MS);
     },
   });
   const keepWarm = deps.config.keepWarm

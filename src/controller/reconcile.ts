@@ -69,6 +69,11 @@ export const SCHEDULING_GRACE_DEFAULT_SECONDS = 30;
 
 /** Shortest time between two progress updates of the status annotation. */
 export const PROGRESS_INTERVAL_MS = 2000;
+/** Progress within the same tenth of the nodes is written at most this often. */
+export const PROGRESS_HEARTBEAT_MS = 30_000;
+
+/** Which tenth of its nodes a prepull has pulled: 0…10. */
+const tenth = (n: { desired: number; pulled: number }): number => (n.desired > 0 ? Math.floor((10 * n.pulled) / n.desired) : 0);
 
 const seconds = (from: string, to: Date): number => Math.max(0, (to.getTime() - Date.parse(from)) / 1000);
 
@@ -185,11 +190,14 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
     } else {
       const wave = daemonSet && progress ? nextWaveAffinity({ daemonSet, progress, placement, limit }) : undefined;
       if (wave) actions.push({ kind: "set-daemonset-nodes", name: currentName, ...wave });
-      // Progress is written at most every PROGRESS_INTERVAL_MS: one write per pod would make the
-      // API cost of a prepull grow with the number of nodes (spec §4 "Scale").
+      // Progress is written when another tenth of the nodes pulled, a node failed or the node
+      // count changed — at most every PROGRESS_INTERVAL_MS — and otherwise every
+      // PROGRESS_HEARTBEAT_MS: one write per pod, or per 2 s of a long prepull, would make the API
+      // cost of a prepull grow with the number of nodes (spec §4 "Scale"; docs/benchmarks.md).
       const known = current.nodes;
       const changed = nodes.desired !== known.desired || nodes.pulled !== known.pulled || nodes.failed !== known.failed || nodes.skipped !== known.skipped;
-      const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + PROGRESS_INTERVAL_MS;
+      const significant = nodes.desired !== known.desired || nodes.failed !== known.failed || nodes.skipped !== known.skipped || tenth(nodes) !== tenth(known);
+      const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + (significant ? PROGRESS_INTERVAL_MS : PROGRESS_HEARTBEAT_MS);
       if (changed && now.getTime() >= nextWrite) {
         current = { ...current, nodes, updatedAt: now.toISOString() };
         actions.push({ kind: "write-status", status: current });

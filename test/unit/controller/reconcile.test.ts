@@ -237,6 +237,20 @@ describe("reconcile: progress, waves and completion", () => {
     const written = run({ deployment: deployment({ status: recent }), daemonSets: [daemonSet(["a", "b", "c"])], pods, now: at(11) });
     assert.deepEqual(statusOf(written.actions)?.nodes, { desired: 3, pulled: 1, failed: 0, skipped: 0 });
   });
+
+  it("writes progress within the same tenth of the nodes only every 30 s, so long prepulls cost no more writes", () => {
+    const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+    const known = pulling({ updatedAt: at(9).toISOString(), nodes: { desired: 20, pulled: 2, failed: 0, skipped: 0 } });
+    const pods = names.map((n, i) => pod(n, i < 3 ? "ready" : "pulling")); // 3/20: still the first tenth after 2/20
+    const quiet = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods, now: at(20) });
+    assert.deepEqual(kinds(quiet.actions), []);
+    assert.ok((quiet.requeueAfterMs ?? 0) > 2000, "no write is due 2 s after the last one");
+    const heartbeat = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods, now: at(39) });
+    assert.deepEqual(statusOf(heartbeat.actions)?.nodes, { desired: 20, pulled: 3, failed: 0, skipped: 0 });
+    const nextTenth = names.map((n, i) => pod(n, i < 4 ? "ready" : "pulling")); // 4/20 = 2/10
+    const stepped = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods: nextTenth, now: at(12) });
+    assert.deepEqual(statusOf(stepped.actions)?.nodes, { desired: 20, pulled: 4, failed: 0, skipped: 0 });
+  });
 });
 
 describe("reconcile: holds, supersede and cleanup", () => {
