@@ -15,7 +15,7 @@ import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 export interface BurstRun {
   deployments: number;
   nodesPerDeployment: number;
-  /** False when the wait for every prepull to finish timed out (15 min). */
+  /** False when the wait for every prepull to finish timed out (10 min). */
   finished: boolean;
   /** Milliseconds from the burst until every Deployment's status was Succeeded and its hold released. */
   allSucceededMs: number;
@@ -117,7 +117,7 @@ export async function measureBurst(options: {
       log(`burst: all ${deployments} Succeeded and released after ${allSucceededMs} ms`);
     }
     return allSucceededMs > 0 && daemonSets.items.length === 0;
-  }, { what: `all ${deployments} burst prepulls to finish`, timeoutMs: 900_000, intervalMs: 1000 }).catch((error: Error) => {
+  }, { what: `all ${deployments} burst prepulls to finish`, timeoutMs: 600_000, intervalMs: 1000 }).catch((error: Error) => {
     finished = false;
     log(`burst: ${error.message}; phases ${JSON.stringify([...last.phases])}`);
   });
