@@ -2,9 +2,10 @@
 // apiserver audits every request of kube-prepull's ServiceAccount; `kube-prepull serve` as its own
 // process (the CLI, as deployed, with that ServiceAccount's token); one held Deployment created,
 // followed until its DaemonSet is deleted. Requests are counted from the audit log (one per audit
-// ID, so a watch counts once however long it stays open).
+// ID, so a watch counts once however long it stays open). The same cluster then runs the scripted
+// way (bench/scripted.ts) and the burst (bench/burst.ts), when asked for.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,11 +13,12 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { SYSTEM_ANNOTATIONS } from "../src/prepull/annotations.js";
 import { pollUntil, waitForPrepullWebhook, waitForServiceAccount } from "../src/local-cluster/wait.js";
+import { measureBurst, type BurstRun } from "./burst.js";
+import { measureScripted, type ScriptedRun } from "./scripted.js";
+import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 
-const OWN_NAMESPACE = "kube-prepull";
-const USER = `system:serviceaccount:${OWN_NAMESPACE}:kube-prepull`;
 const NAMESPACE = "bench";
 
 export interface PrepullRun {
@@ -32,64 +34,12 @@ export interface PrepullRun {
   serveCpuSeconds: number;
 }
 
-const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-- level: Metadata
-  users: ["${USER}"]
-- level: None
-`;
-
-interface AuditEvent {
-  auditID: string;
-  verb: string;
-  objectRef?: { resource?: string; subresource?: string };
-  user: { username: string };
-}
-
-function auditedRequests(file: string): Map<string, string> {
-  const byId = new Map<string, string>();
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line) continue;
-    const event = JSON.parse(line) as AuditEvent;
-    if (event.user.username !== USER) continue;
-    const ref = event.objectRef;
-    byId.set(event.auditID, `${event.verb} ${ref?.resource ?? "(non-resource)"}${ref?.subresource ? "/" + ref.subresource : ""}`);
-  }
-  return byId;
-}
-
-function countBetween(before: Map<string, string>, after: Map<string, string>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const [id, key] of after) if (!before.has(id)) counts.set(key, (counts.get(key) ?? 0) + 1);
-  return counts;
-}
-
-/** A kubeconfig for kube-prepull's ServiceAccount (cluster-admin here: counting, not authorising). */
-async function serviceAccountKubeconfig(kc: k8s.KubeConfig, file: string): Promise<void> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespace({ body: { metadata: { name: OWN_NAMESPACE } } });
-  await core.createNamespacedServiceAccount({ namespace: OWN_NAMESPACE, body: { metadata: { name: "kube-prepull" } } });
-  await rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name: "kube-prepull-bench" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
-      subjects: [{ kind: "ServiceAccount", name: "kube-prepull", namespace: OWN_NAMESPACE }],
-    },
-  });
-  const token = await core.createNamespacedServiceAccountToken({
-    name: "kube-prepull", namespace: OWN_NAMESPACE, body: { spec: { audiences: [], expirationSeconds: 7200 } },
-  });
-  const cluster = kc.getCurrentCluster()!;
-  writeFileSync(file, JSON.stringify({
-    apiVersion: "v1", kind: "Config",
-    clusters: [{ name: "bench", cluster: { server: cluster.server, "certificate-authority-data": cluster.caData } }],
-    users: [{ name: "kube-prepull", user: { token: token.status!.token } }],
-    contexts: [{ name: "bench", context: { cluster: "bench", user: "kube-prepull" } }],
-    "current-context": "bench",
-  }), { mode: 0o600 });
+/** What one cluster measured: kube-prepull's single prepull, then the scripted way, then the burst (each if asked for). */
+export interface ClusterRun {
+  nodes: number;
+  prepull?: PrepullRun;
+  scripted?: ScriptedRun;
+  burst?: BurstRun;
 }
 
 async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number }> {
@@ -157,7 +107,9 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[
   return [...seen];
 }
 
-export async function measurePrepull(options: { nodes: number; pullDelay: string }): Promise<PrepullRun> {
+export async function measureOnCluster(options: {
+  nodes: number; pullDelay: string; prepull: boolean; scripted: boolean; burstDeployments: number;
+}): Promise<ClusterRun> {
   // Beside the cluster's state directory, which startCluster empties first.
   const policy = path.join(STATE_ROOT, "bench-audit-policy.yaml");
   const auditLog = path.join(STATE_ROOT, "bench-audit.log");
@@ -169,33 +121,55 @@ export async function measurePrepull(options: { nodes: number; pullDelay: string
     extraApiserverArgs: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=blocking"],
   });
   let serve: ChildProcess | undefined;
+  const run: ClusterRun = { nodes: options.nodes };
   try {
     const kc = cluster.kubeConfig;
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    const kubeconfig = path.join(cluster.state.stateDir, "kube-prepull.kubeconfig");
-    await serviceAccountKubeconfig(kc, kubeconfig);
-    await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { "kube-prepull.io/enabled": "true" } } } });
-    await waitForServiceAccount(core, NAMESPACE);
+    const stateDir = cluster.state.stateDir;
+    const kubeconfig = path.join(stateDir, "kube-prepull.kubeconfig");
+    const scriptKubeconfig = path.join(stateDir, "scripted-prepull.kubeconfig");
+    await core.createNamespace({ body: { metadata: { name: OWN_NAMESPACE } } });
+    await serviceAccountKubeconfig(kc, SERVE_ACCOUNT, kubeconfig);
+    await serviceAccountKubeconfig(kc, SCRIPT_ACCOUNT, scriptKubeconfig);
+    for (const [name, enabled] of [[NAMESPACE, true], ["scripted", false], ["burst", true]] as const) {
+      await core.createNamespace({ body: { metadata: { name, labels: enabled ? { "kube-prepull.io/enabled": "true" } : {} } } });
+      await waitForServiceAccount(core, name);
+    }
 
     const started = await startServeProcess(kubeconfig, options.pullDelay);
     serve = started.child;
+    const pid = serve.pid!;
     await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 120_000 });
     await waitForPrepullWebhook(kc.makeApiClient(k8s.AppsV1Api), NAMESPACE);
     await sleep(2000); // let the initial lists and watches settle
-    const ready = auditedRequests(auditLog);
+    const ready = auditedRequests(auditLog, SERVE_ACCOUNT);
 
-    const milestones = await followPrepull(kc, options.nodes);
-    await sleep(3000); // anything the controller still does after the delete
-    const finished = auditedRequests(auditLog);
-    const pid = serve.pid!;
-    return {
-      ...options,
-      perPrepull: countBetween(ready, finished),
-      startup: countBetween(new Map(), ready),
-      milestones,
-      servePeakRss: peakMemoryBytes(pid) ?? 0,
-      serveCpuSeconds: cpuSeconds(pid),
-    };
+    if (options.prepull) {
+      const milestones = await followPrepull(kc, options.nodes);
+      await sleep(3000); // anything the controller still does after the delete
+      run.prepull = {
+        nodes: options.nodes, pullDelay: options.pullDelay,
+        perPrepull: countBetween(ready, auditedRequests(auditLog, SERVE_ACCOUNT)),
+        startup: countBetween(new Map(), ready),
+        milestones,
+        servePeakRss: peakMemoryBytes(pid) ?? 0,
+        serveCpuSeconds: cpuSeconds(pid),
+      };
+    }
+    const kubectl = path.join(cluster.state.binDir, "kubectl");
+    if (options.scripted) {
+      log(`${options.nodes} nodes: the scripted way (bench/scripted-prepull.sh)`);
+      run.scripted = await measureScripted({
+        kc, kubectl, kubeconfig: scriptKubeconfig, auditLog, stateDir, namespace: "scripted", nodes: options.nodes, pullDelay: options.pullDelay,
+      });
+    }
+    if (options.burstDeployments > 0) {
+      run.burst = await measureBurst({
+        kc, kubectl, adminKubeconfig: cluster.state.kubeconfig, auditLog, namespace: "burst",
+        servePid: pid, opsPort: started.opsPort, deployments: options.burstDeployments,
+      });
+    }
+    return run;
   } finally {
     serve?.kill();
     await cluster.stop();

@@ -1,11 +1,13 @@
 // `npm run bench`: runs the benchmarks and writes docs/benchmarks.md. Benchmarks report; they never
 // fail a build and are not part of `npm test`.
-//   npm run bench [-- --skip admission,api-cost] [--duration 5 --warmup 1] [--nodes 100,1000 --pull-delay 5s]
+//   npm run bench [-- --skip admission,api-cost,scripted,burst] [--duration 5 --warmup 1]
+//                 [--nodes 100,1000 --pull-delay 5s] [--burst-deployments 100]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
 import { benchmarkAdmission } from "./admission.js";
-import { measurePrepull, type PrepullRun } from "./api-cost.js";
+import { measureOnCluster, type ClusterRun, type PrepullRun } from "./api-cost.js";
+import { total } from "./support/audit.js";
 import { log, machineLine, mebibytes, seconds, table } from "./support/machine.js";
 
 const argument = (name: string, fallback: string): string => {
@@ -46,24 +48,39 @@ async function admissionSection(): Promise<string> {
 
 const NODE_COUNTS = argument("nodes", "100,1000").split(",").map(Number);
 const PULL_DELAY = argument("pull-delay", "5s");
+const BURST_DEPLOYMENTS = Number(argument("burst-deployments", "100"));
 const prepullRuns: PrepullRun[] = [];
+const clusterRuns: ClusterRun[] = [];
+
+/** One cluster per node count, measuring what is not skipped; the burst only on the largest. */
+async function measureClusters(): Promise<void> {
+  const largest = Math.max(...NODE_COUNTS);
+  for (const nodes of NODE_COUNTS) {
+    const wanted = {
+      prepull: !skipped.has("api-cost"),
+      scripted: !skipped.has("scripted"),
+      burstDeployments: !skipped.has("burst") && nodes === largest ? BURST_DEPLOYMENTS : 0,
+    };
+    if (!wanted.prepull && !wanted.scripted && wanted.burstDeployments === 0) continue;
+    log(`cluster with ${nodes} nodes: ${JSON.stringify(wanted)}`);
+    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted });
+    clusterRuns.push(run);
+    if (run.prepull) prepullRuns.push(run.prepull);
+  }
+}
 
 const requestTable = (counts: (run: PrepullRun) => Map<string, number>): string => {
   const keys = [...new Set(prepullRuns.flatMap((run) => [...counts(run).keys()]))].sort();
-  const total = (run: PrepullRun): number => [...counts(run).values()].reduce((a, b) => a + b, 0);
   return table(["verb resource", ...prepullRuns.map((run) => `${run.nodes} nodes`)], [
     ...keys.map((k) => [k, ...prepullRuns.map((run) => String(counts(run).get(k) ?? 0))]),
-    ["**total**", ...prepullRuns.map((run) => `**${total(run)}**`)],
+    ["**total**", ...prepullRuns.map((run) => `**${total(counts(run))}**`)],
   ]);
 };
 
 async function apiCostSection(): Promise<string> {
+  await measureClusters();
   if (skipped.has("api-cost")) return NOT_MEASURED;
-  for (const nodes of NODE_COUNTS) {
-    log(`API cost: one held prepull on ${nodes} nodes`);
-    prepullRuns.push(await measurePrepull({ nodes, pullDelay: PULL_DELAY }));
-  }
-  const perPrepull = (run: PrepullRun): number => [...run.perPrepull.values()].reduce((a, b) => a + b, 0);
+  const perPrepull = (run: PrepullRun): number => total(run.perPrepull);
   const [fewest, most] = [prepullRuns[0]!, prepullRuns[prepullRuns.length - 1]!];
   const flat = perPrepull(most) <= perPrepull(fewest) * 1.25;
   return [
@@ -106,10 +123,101 @@ function endToEndSection(): Promise<string> {
   ].join("\n"));
 }
 
+const milestone = (run: PrepullRun, prefix: string): string => {
+  const hit = run.milestones.find(([name]) => name.startsWith(prefix));
+  return hit ? seconds(hit[1]) : "not reached";
+};
+
+function scriptedSection(): Promise<string> {
+  const runs = clusterRuns.filter((run) => run.scripted);
+  if (runs.length === 0) return Promise.resolve(NOT_MEASURED);
+  const rows = runs.flatMap((run) => {
+    const s = run.scripted!;
+    const script = [String(run.nodes), "script (`bench/scripted-prepull.sh`)", s.allReadyMs === undefined ? "not seen" : seconds(s.allReadyMs),
+      seconds(s.scriptSawReadyMs), seconds(s.doneMs), String(total(s.requests))];
+    const p = run.prepull;
+    return p ? [[String(run.nodes), "kube-prepull (held Deployment)", milestone(p, "DaemonSet status: all pods Ready"),
+      milestone(p, "all "), milestone(p, "DaemonSet deleted"), String(total(p.perPrepull))], script] : [script];
+  });
+  const keys = [...new Set(runs.flatMap((run) => [...run.scripted!.requests.keys()]))].sort();
+  return Promise.resolve([
+    "On the same cluster as the API-cost run, after kube-prepull's prepull was cleaned up:",
+    "`bench/scripted-prepull.sh` applies a run-once DaemonSet like kube-prepull's (one init container per",
+    "image, a pause container, the same requests/limits and the same simulated pull,",
+    `\`sim.kube-prepull.io/pull-delay: ${PULL_DELAY}\`), sleeps 15 s, polls`,
+    "`kubectl get ds -o jsonpath='{.status.numberReady} {.status.desiredNumberScheduled}'` every 3 s until",
+    "they are equal, then `kubectl delete ds` (which waits until the DaemonSet is gone). It uses the",
+    "version-matched kubectl of the local cluster with a fresh cache directory (as on a CI runner, so its",
+    "discovery requests count) and authenticates as its own ServiceAccount, `scripted-prepull`, which the",
+    "audit policy records beside kube-prepull's. Times start at the Deployment's CREATE (kube-prepull) or",
+    "at the script's start; \"all pods Ready\" is the DaemonSet's status as the benchmark saw it (polled",
+    "every 100 ms as the unaudited admin), \"all pulled\" is when each approach knew it (kube-prepull: status",
+    "Succeeded; script: its poll). kube-prepull's \"done\" includes its held rollout: it deletes the",
+    "DaemonSet once the released rollout has completed. kube-prepull's requests exclude serve's start-up",
+    "(see above); the script's include everything it sent.",
+    "",
+    table(["nodes", "approach", "DaemonSet status: all pods Ready", "time to all pulled (as the approach knows it)", "time to done (cleaned up)", "API requests"], rows),
+    "",
+    "The script's requests:",
+    "",
+    table(["verb resource", ...runs.map((run) => `${run.nodes} nodes`)], [
+      ...keys.map((k) => [k, ...runs.map((run) => String(run.scripted!.requests.get(k) ?? 0))]),
+      ["**total**", ...runs.map((run) => `**${total(run.scripted!.requests)}**`)],
+    ]),
+  ].join("\n"));
+}
+
+function burstSection(): Promise<string> {
+  const run = clusterRuns.find((r) => r.burst);
+  if (!run) return Promise.resolve(NOT_MEASURED);
+  const b = run.burst!;
+  const succeeded = b.phases.get("Succeeded") ?? 0;
+  const allDone = b.finished && succeeded === b.deployments && b.stillHeld === 0;
+  const cap = 20;
+  const rssTarget = 200e6;
+  const phases = [...b.phases].map(([phase, n]) => `${n} ${phase}`).join(", ");
+  const lastQueue = b.samples.at(-1)?.[1] ?? NaN;
+  const peakInFlight = Math.max(0, ...b.samples.map(([, q, a]) => q + a).filter(Number.isFinite));
+  // Queue depth and active prepulls every 5 s (of the per-second scrapes).
+  const series = b.samples.filter((_, i) => i % 5 === 0).map(([t, q, a]) => `${t.toFixed(0)} s: ${q}/${a}`).join(", ");
+  return Promise.resolve([
+    `On the ${run.nodes}-node cluster, after the runs above, with the same serve process (default`,
+    `\`--max-concurrent-prepulls\` ${cap}): ${b.deployments} Deployments are created at v1 with \`prepull: "false"\`, each`,
+    `restricted by required node affinity to its own ${b.nodesPerDeployment} nodes (the prepull copies it, so each prepull`,
+    `DaemonSet has ${b.nodesPerDeployment} pods and the burst ${b.deployments * b.nodesPerDeployment} in all; every Deployment on all nodes would be`,
+    `${b.deployments * run.nodes} pods, which the simulated cluster cannot schedule in minutes on this machine). Then all of them are`,
+    "updated at once (image v2, `prepull: \"true\"`, `hold: \"true\"`) and followed (every 1 s, as the admin)",
+    "until every status is Succeeded, every hold released and every prepull DaemonSet deleted. serve's ops",
+    "port is scraped every second for `kube_prepull_queue_depth` and `kube_prepull_active_prepulls`; 429s are",
+    "counted in the audit log (serve's user) and as the increase of the apiserver's",
+    "`apiserver_request_total{code=\"429\"}` (all users; `kubectl get --raw /metrics`). Simulated pull:",
+    `${PULL_DELAY}. Peak RSS is the process's high-water mark (VmHWM), so it covers serve's whole life.`,
+    "",
+    table(["measure", "value", "target", "verdict"], [
+      ["Deployments finished", `${phases}; ${b.stillHeld} still held`, `all ${b.deployments} Succeeded, holds released`, verdict(allDone)],
+      ["time to all Succeeded and released", b.allSucceededMs ? seconds(b.allSucceededMs) : "not reached", "", ""],
+      ["time to all prepull DaemonSets deleted", b.finished ? seconds(b.allCleanedUpMs) : `not reached in ${seconds(b.allCleanedUpMs)}`, "", ""],
+      ["peak queue depth", String(b.peakQueueDepth), "", ""],
+      ["queue drained at the end", String(lastQueue), "0", verdict(lastQueue === 0)],
+      ["queued + active at any scrape", `≤ ${peakInFlight}`, `≤ ${b.deployments}`, verdict(peakInFlight <= b.deployments)],
+      ["peak active prepulls", String(b.peakActivePrepulls), `≤ ${cap}`, verdict(b.peakActivePrepulls <= cap)],
+      ["429s to serve (audit log)", String(b.audit429), "0", verdict(b.audit429 === 0)],
+      ["apiserver_request_total{code=\"429\"} increase", String(b.apiserver429), "0", verdict(b.apiserver429 === 0)],
+      ["serve peak RSS", `${mebibytes(b.servePeakRss)} (${(b.servePeakRss / 1e6).toFixed(0)} MB)`, "≤ 200 MB", verdict(b.servePeakRss <= rssTarget)],
+      ["serve CPU time during the burst", `${b.serveCpuSeconds.toFixed(1)} s`, "", ""],
+      ["serve API requests during the burst", String(b.serveRequests), "", ""],
+    ]),
+    "",
+    `Queued / active prepulls every 5 s after the burst: ${series}.`,
+  ].join("\n"));
+}
+
 const sections: Array<[string, () => Promise<string>]> = [
   ["Admission throughput and latency", admissionSection],
   ["API cost per prepull", apiCostSection],
   ["End-to-end prepull and controller memory", endToEndSection],
+  ["The common scripted way, side by side", scriptedSection],
+  [`Burst: ${BURST_DEPLOYMENTS} Deployments at once`, burstSection],
 ];
 
 const parts = [
