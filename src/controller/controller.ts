@@ -212,9 +212,15 @@ export function startController(deps: ControllerDeps): RunningController {
         log.info({ namespace, deployment: name, daemonSet: action.name, reason: action.reason }, "deleting prepull DaemonSet");
         await deps.actions.deleteDaemonSet(namespace, action.name);
         return;
-      case "write-status":
+      case "write-status": {
         await deps.actions.writeStatus(namespace, name, action.status);
+        // The start order learns the new phase now, not when the write comes back through the
+        // Deployment watch: a finished prepull's slot goes to the next queued one at once.
+        const key = `${namespace}/${name}`;
+        order.set(key, prepullState(decodeRequest(deployment.metadata?.annotations?.[SYSTEM_ANNOTATIONS.request]), action.status));
+        startQueued();
         return;
+      }
       case "release-hold":
         if (await deps.actions.releaseHold(namespace, name, action.heldBy)) {
           log.info({ namespace, deployment: name, reason: action.reason }, "hold released");

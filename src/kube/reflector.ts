@@ -29,6 +29,16 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
   log: Logger;
 }
 
+/**
+ * What the caches keep of an object: everything but managedFields, which nothing here reads and
+ * which are a large share of a node's or a pod's size (client-go's informers drop them the same
+ * way with a transform).
+ */
+function trimmed<T extends k8s.KubernetesObject>(object: T): T {
+  if (object.metadata?.managedFields) delete object.metadata.managedFields;
+  return object;
+}
+
 export function objectKey(object: k8s.KubernetesObject): string {
   return `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
 }
@@ -104,7 +114,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
         limit: 500,
         ...(token ? { _continue: token } : {}),
       });
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), trimmed(item));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       token = page.metadata?._continue || undefined;
     } while (token);
@@ -160,6 +170,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
             }
             current = object.metadata?.resourceVersion ?? current;
             if (type === "BOOKMARK") return;
+            trimmed(object);
             const key = objectKey(object);
             if (type === "DELETED") this.store.delete(key);
             else this.store.set(key, object);
