@@ -8,7 +8,7 @@ import { imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, r
 import { decodeStatus, isTerminal, nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { LABELS } from "../prepull/annotations.js";
-import { nothingToPullMessage, parallelLimit, planNodes, type NodePlan } from "../prepull/targets.js";
+import { firstNodeList, nothingToPullMessage, parallelLimit, planNodes, type NodePlan } from "../prepull/targets.js";
 
 export interface ControllerConfig {
   /** Keep-warm lists: ConfigMaps in this namespace (kube-prepull's own); absent: off. */
@@ -136,12 +136,12 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
       }
       requeue.push(deadline - now.getTime());
     } else {
-      const first = plan.targets.slice(0, parallelLimit(settings.maxParallel, plan.targets.length));
+      const first = firstNodeList(plan, parallelLimit(settings.maxParallel, plan.targets.length));
       const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, nodeNames: first, config: config.pod });
       actions.push({ kind: "create-daemonset", daemonSet });
       current = { ...base, phase: "Pulling", nodes, startedAt: now.toISOString() };
       actions.push({ kind: "write-status", status: current });
-      const waves = first.length < plan.targets.length ? `, ${first.length} at a time` : "";
+      const waves = first && first.length < plan.targets.length ? `, ${first.length} at a time` : "";
       const skipped = plan.skipped.length > 0 ? ` (${plan.skipped.length} already have them)` : "";
       actions.push({
         kind: "event",
@@ -157,7 +157,7 @@ export function reconcile(observed: Observed, config: ControllerConfig): Decisio
     const limit = parallelLimit(settings.maxParallel, plan.targets.length);
     if (!daemonSet && plan.targets.length > 0) {
       // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
-      const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, nodeNames: plan.targets.slice(0, limit), config: config.pod });
+      const daemonSet = renderPrepullDaemonSet({ deployment, request, nodes: settings.nodes, nodeNames: firstNodeList(plan, limit), config: config.pod });
       actions.push({ kind: "create-daemonset", daemonSet });
     }
     const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now.getTime();

@@ -10,7 +10,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { LABELS, MANAGED_BY, type NodesMode } from "./annotations.js";
 import { imageKey } from "./image-reference.js";
 import { imageSetHash, type PrepullRequest } from "./request.js";
-import { restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
+import { EVERY_TARGET_ANNOTATION, restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
 
 /**
  * How a prepull pod makes the kubelet pull (spec §3): `init-containers` (default, any cluster)
@@ -133,8 +133,8 @@ export function renderPrepullDaemonSet(input: {
   deployment: k8s.V1Deployment;
   request: PrepullRequest;
   nodes: NodesMode;
-  /** The nodes to pull on now (the first wave); never empty. */
-  nodeNames: string[];
+  /** The nodes to pull on now (the first wave; never empty), or undefined for every node the placement admits (targets.ts firstNodeList). */
+  nodeNames: string[] | undefined;
   config: PrepullPodConfig;
 }): k8s.V1DaemonSet {
   const { deployment, request } = input;
@@ -144,7 +144,7 @@ export function renderPrepullDaemonSet(input: {
     name: prepullDaemonSetName(deploymentName, request.images),
     namespace: deployment.metadata!.namespace!,
     labels: { [LABELS.deployment]: deploymentLabelValue(deploymentName) },
-    annotations: { [REQUEST_ID_ANNOTATION]: request.id },
+    annotations: { [REQUEST_ID_ANNOTATION]: request.id, ...(input.nodeNames ? {} : { [EVERY_TARGET_ANNOTATION]: "true" }) },
     ownerReferences: [
       {
         apiVersion: "apps/v1",

@@ -1,7 +1,7 @@
 // Per-node progress of a prepull, read from its DaemonSet and pods; and the status annotation
 // (spec §3). Pure.
 import type * as k8s from "@kubernetes/client-node";
-import { listedNodes, nextWave, restrictToNodes, type NodePlan, type Placement } from "./targets.js";
+import { listedNodes, listsEveryTarget, nextWave, restrictToNodes, type NodePlan, type Placement } from "./targets.js";
 
 export type Phase = "Pulling" | "Succeeded" | "Failed" | "TimedOut" | "Superseded";
 
@@ -103,7 +103,8 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   const settling = (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
   const allPodsCreated = !settling && pods.length >= (daemonSet.status?.desiredNumberScheduled ?? 0);
   // Nodes are named by their hostname label here (targets.ts); pods know their node by name.
-  const listed = new Set(listedNodes(daemonSet));
+  // Without a node list the DaemonSet covers every current target (new ones included).
+  const listed = new Set(listsEveryTarget(daemonSet) ? plan.targets : listedNodes(daemonSet));
   const targets = new Set(plan.targets);
   const podByNode = new Map<string, k8s.V1Pod>();
   for (const pod of pods) {
@@ -143,7 +144,7 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
  */
 export function nextWaveAffinity(input: { daemonSet: k8s.V1DaemonSet; progress: Progress; placement: Placement; limit: number }): { affinity: k8s.V1Affinity; added: number } | undefined {
   const { daemonSet, progress } = input;
-  if (progress.settling) return undefined;
+  if (progress.settling || listsEveryTarget(daemonSet)) return undefined;
   const before = listedNodes(daemonSet);
   const listed = nextWave({ listed: before, waiting: progress.waiting, inFlight: progress.inFlight, limit: input.limit });
   return listed ? { affinity: restrictToNodes(input.placement.affinity, listed), added: listed.length - before.length } : undefined;

@@ -102,22 +102,29 @@ export interface NodePlan {
   skipped: string[];
   /** Node name → hostname label, for every node that has one. */
   hostnames: Map<string, string>;
+  /** Nodes the pods can run on that are not usable now (NotReady, cordoned). */
+  unusable: number;
 }
 
 export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: ImageToPull[]): NodePlan {
   const targets: string[] = [];
   const skipped: string[] = [];
   const hostnames = new Map<string, string>();
+  let unusable = 0;
   for (const node of nodes) {
     const name = node.metadata?.name;
     const hostname = node.metadata?.labels?.[HOSTNAME_LABEL];
     if (!name || !hostname) continue;
     hostnames.set(name, hostname);
-    if (!nodeIsUsable(node) || !podFitsNode(placement, node)) continue;
+    if (!podFitsNode(placement, node)) continue;
+    if (!nodeIsUsable(node)) {
+      unusable++;
+      continue;
+    }
     if (images.length > 0 && images.every((image) => nodeHasImage(node, image))) skipped.push(hostname);
     else targets.push(hostname);
   }
-  return { targets: targets.sort(), skipped: skipped.sort(), hostnames };
+  return { targets: targets.sort(), skipped: skipped.sort(), hostnames, unusable };
 }
 
 /** Why a plan has no targets: "already present on all 3 nodes", or no node can run the pods. */
@@ -162,6 +169,25 @@ export function restrictToNodes(affinity: k8s.V1Affinity | undefined, hostnames:
       },
     },
   };
+}
+
+/** On a prepull DaemonSet without a node list: it runs on every node its placement admits. */
+export const EVERY_TARGET_ANNOTATION = "kube-prepull.io/every-target";
+
+/**
+ * The first wave's node list, or undefined when none is needed: one wave covers every target and
+ * the placement admits no other node (none already has the images, none is NotReady or cordoned),
+ * so the placement alone selects exactly the targets. A list of N hostnames in the pod template
+ * makes the DaemonSet controller match every node against N values on each sync; at 1000 nodes
+ * that made a prepull twice as slow as a plain DaemonSet (docs/benchmarks.md).
+ */
+export function firstNodeList(plan: NodePlan, limit: number): string[] | undefined {
+  if (limit >= plan.targets.length && plan.skipped.length === 0 && plan.unusable === 0) return undefined;
+  return plan.targets.slice(0, limit);
+}
+
+export function listsEveryTarget(daemonSet: k8s.V1DaemonSet): boolean {
+  return daemonSet.metadata?.annotations?.[EVERY_TARGET_ANNOTATION] === "true";
 }
 
 /** The hostnames a prepull DaemonSet is restricted to (what restrictToNodes wrote last). */

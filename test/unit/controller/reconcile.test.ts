@@ -6,7 +6,7 @@ import { prepullState, StartOrder } from "../../../src/controller/start-order.js
 import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
 import type { PrepullStatus } from "../../../src/prepull/progress.js";
 import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
-import { listedNodes } from "../../../src/prepull/targets.js";
+import { listedNodes, listsEveryTarget } from "../../../src/prepull/targets.js";
 
 const T0 = Date.parse("2026-11-22T10:00:00Z");
 const at = (seconds: number): Date => new Date(T0 + seconds * 1000);
@@ -118,7 +118,34 @@ describe("reconcile: starting a prepull", () => {
     const warning = actions.find((a) => a.kind === "event" && a.reason === "InvalidAnnotation") as { message: string } | undefined;
     assert.match(warning?.message ?? "", /max-parallel: invalid value "lots".*using the default/);
     const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
-    assert.deepEqual(listedNodes(create.daemonSet), ["a", "b", "c"], "default: 100%");
+    assert.ok(listsEveryTarget(create.daemonSet), "default: 100%, all at once");
+  });
+
+  it("lists no nodes when one wave covers every node the placement admits (the DaemonSet's own placement does it)", () => {
+    const { actions } = run({ deployment: deployment() });
+    const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
+    assert.equal(create.daemonSet.metadata?.annotations?.["kube-prepull.io/every-target"], "true");
+    assert.deepEqual(listedNodes(create.daemonSet), []);
+    assert.equal(create.daemonSet.spec?.template.spec?.affinity?.nodeAffinity, undefined);
+    // A cordoned node the pods could run on: the list is needed again.
+    const cordoned = node("c");
+    cordoned.spec = { unschedulable: true };
+    const withCordoned = run({ deployment: deployment(), nodes: [node("a"), node("b"), cordoned] });
+    const listed = withCordoned.actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
+    assert.deepEqual(listedNodes(listed.daemonSet), ["a", "b"]);
+  });
+
+  it("counts every current target of a DaemonSet without a node list, a node that joined included, and never patches waves into it", () => {
+    const ds = daemonSet([]);
+    delete ds.spec!.template.spec!.affinity;
+    ds.metadata!.annotations = { ...ds.metadata!.annotations, "kube-prepull.io/every-target": "true" };
+    const nodes = [node("a"), node("b"), node("c"), node("d")];
+    const pods = [pod("a", "ready"), pod("b", "ready"), pod("c", "ready"), pod("d", "pulling")];
+    const pullingOne = run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], nodes, pods, now: at(10) });
+    assert.ok(!kinds(pullingOne.actions).includes("set-daemonset-nodes"));
+    assert.deepEqual(statusOf(pullingOne.actions)?.nodes, { desired: 4, pulled: 3, failed: 0, skipped: 0 });
+    const done = run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], nodes, pods: pods.map((p) => pod(p.spec!.nodeName!, "ready")), now: at(12) });
+    assert.equal(statusOf(done.actions)?.phase, "Succeeded");
   });
 
   it("lists only the first wave under max-parallel", () => {
