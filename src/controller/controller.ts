@@ -10,6 +10,7 @@ import { decodeRequest } from "../prepull/request.js";
 import { runExpiry } from "../prepull/run.js";
 import { createKeepWarmLoop } from "../keepwarm/keep-warm-loop.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
+import { nodeForCache, podForCache } from "../kube/cache-shapes.js";
 import { objectKey, Reflector, type ObjectEvent } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
 import { reconcile, type Action, type ControllerConfig } from "./reconcile.js";
@@ -118,6 +119,7 @@ export function startController(deps: ControllerDeps): RunningController {
     kubeConfig,
     path: "/api/v1/nodes",
     list: (p) => core.listNode(p),
+    transform: nodeForCache,
     log,
     onEvent: () => {
       nodesChanged ??= setTimeout(() => {
@@ -149,6 +151,7 @@ export function startController(deps: ControllerDeps): RunningController {
     path: "/api/v1/pods",
     labelSelector: MANAGED_SELECTOR,
     list: (p) => core.listPodForAllNamespaces(p),
+    transform: podForCache,
     log,
     onEvent: (type, pod) => {
       const dsName = pod.metadata?.labels?.[LABELS.prepull];

@@ -26,6 +26,8 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
   /** e.g. `metadata.name=x`: how RBAC rules restricted by resourceNames allow a list/watch. */
   fieldSelector?: string;
   onEvent: (type: ObjectEvent, object: T) => void;
+  /** What the cache keeps of each object (default: all but managedFields). */
+  transform?: (object: T) => T;
   log: Logger;
 }
 
@@ -76,6 +78,10 @@ export class Reflector<T extends k8s.KubernetesObject> {
     this.wake?.();
   }
 
+  private shape(object: T): T {
+    return this.options.transform ? this.options.transform(object) : trimmed(object);
+  }
+
   private selectors(): { labelSelector?: string; fieldSelector?: string } {
     return {
       ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
@@ -114,7 +120,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
         limit: 500,
         ...(token ? { _continue: token } : {}),
       });
-      for (const item of page.items) fresh.set(objectKey(item), trimmed(item));
+      for (const item of page.items) fresh.set(objectKey(item), this.shape(item));
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       token = page.metadata?._continue || undefined;
     } while (token);
@@ -170,11 +176,11 @@ export class Reflector<T extends k8s.KubernetesObject> {
             }
             current = object.metadata?.resourceVersion ?? current;
             if (type === "BOOKMARK") return;
-            trimmed(object);
-            const key = objectKey(object);
+            const kept = this.shape(object);
+            const key = objectKey(kept);
             if (type === "DELETED") this.store.delete(key);
-            else this.store.set(key, object);
-            this.options.onEvent(type as ObjectEvent, object);
+            else this.store.set(key, kept);
+            this.options.onEvent(type as ObjectEvent, kept);
           },
           (error: unknown) => {
             if (error && this.running) finish(error instanceof Error ? error : new Error(JSON.stringify(error)));
