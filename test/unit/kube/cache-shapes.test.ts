@@ -37,7 +37,7 @@ const fullPod = (node: string, state: "ready" | "pulling" | "failed" | "unschedu
       : [{ type: "Ready", status: "False", reason: "ContainersNotReady" }],
     initContainerStatuses: [{ name: "pull-0", image: "registry.example/app:v2", imageID: "sha", ready: state === "ready", restartCount: 0,
       state: state === "failed" ? { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image" } } : state === "ready" ? { terminated: { exitCode: 0 } } : { waiting: { reason: "PodInitializing" } } }],
-    hostIP: "10.0.0.1",
+    hostIP: "127.0.0.1",
   },
 });
 
