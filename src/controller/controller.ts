@@ -8,7 +8,7 @@ import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.j
 import { decodeStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { runExpiry } from "../prepull/run.js";
-import { createKeepWarmLoop } from "../keepwarm/keep-warm-loop.js";
+import { createKeepWarmLists } from "../keepwarm/keep-warm-loop.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
 import { nodeForCache, podForCache } from "../kube/cache-shapes.js";
 import { objectKey, Reflector, type ObjectEvent } from "../kube/reflector.js";
@@ -32,6 +32,8 @@ export interface RunningController {
 }
 
 const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+/** Queue keys of keep-warm lists (Deployments are "<namespace>/<name>"; a namespace has no ":"). */
+const KEEP_WARM_KEY = "keep-warm:";
 /** Pod events of one prepull within this window are handled by one reconcile. */
 const POD_EVENT_BATCH_MS = 200;
 
@@ -136,7 +138,8 @@ export function startController(deps: ControllerDeps): RunningController {
     list: (p) => apps.listDaemonSetForAllNamespaces(p),
     log,
     onEvent: (type, ds) => {
-      keepWarm?.touched(ds);
+      const list = keepWarm?.listOf(ds);
+      if (list) enqueue(KEEP_WARM_KEY + list);
       const key = ownerKey(ds);
       const expiry = runExpiry(ds);
       if (expiry !== undefined) expireRunDaemonSet(ds, type === "DELETED" ? undefined : expiry - deps.now().getTime());
@@ -157,7 +160,8 @@ export function startController(deps: ControllerDeps): RunningController {
       const dsName = pod.metadata?.labels?.[LABELS.prepull];
       if (!dsName) return;
       index(podsByDaemonSet, `${pod.metadata?.namespace}/${dsName}`, pod.metadata!.name!, type === "DELETED" ? undefined : pod);
-      keepWarm?.touched(pod);
+      const list = keepWarm?.listOf(pod);
+      if (list) schedule(KEEP_WARM_KEY + list, POD_EVENT_BATCH_MS);
       const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
       const key = ds ? ownerKey(ds) : undefined;
       // Pods of one prepull change in bursts (hundreds of nodes at once): fold each burst into one
@@ -166,7 +170,7 @@ export function startController(deps: ControllerDeps): RunningController {
     },
   });
   const keepWarm = deps.config.keepWarm
-    ? createKeepWarmLoop({
+    ? createKeepWarmLists({
         kubeConfig,
         namespace: deps.config.keepWarm.namespace,
         podConfig: deps.config.pod,
@@ -176,16 +180,11 @@ export function startController(deps: ControllerDeps): RunningController {
         now: deps.now,
         daemonSet: (namespace, name) => daemonSets.get(namespace, name),
         podsOf: (namespace, name) => [...(podsByDaemonSet.get(`${namespace}/${name}`)?.values() ?? [])],
+        changed: (list) => enqueue(KEEP_WARM_KEY + list),
       })
     : undefined;
   const reflectors = [deployments, nodes, daemonSets, pods, ...(keepWarm ? [keepWarm.reflector] : [])];
   const synced = (): boolean => reflectors.every((r) => r.hasSynced());
-  // Keep-warm lists start once every cache has listed (their DaemonSets must be known first).
-  const keepWarmStart = setInterval(() => {
-    if (!synced()) return;
-    clearInterval(keepWarmStart);
-    keepWarm?.drain();
-  }, 200);
 
   const schedule = (key: string, afterMs: number): void => {
     const at = Date.now() + afterMs;
@@ -246,6 +245,11 @@ export function startController(deps: ControllerDeps): RunningController {
   };
 
   const process = async (key: string): Promise<void> => {
+    if (keepWarm && key.startsWith(KEEP_WARM_KEY)) {
+      const refreshAt = await keepWarm.process(key.slice(KEEP_WARM_KEY.length));
+      if (refreshAt) schedule(key, refreshAt.getTime() - deps.now().getTime());
+      return;
+    }
     const [namespace, name] = key.split("/") as [string, string];
     const deployment = deployments.get(namespace, name);
     if (!deployment) return; // deleted: its DaemonSets go with it (ownerReference)
@@ -303,8 +307,6 @@ export function startController(deps: ControllerDeps): RunningController {
     stop: () => {
       running = false;
       clearInterval(gauges);
-      clearInterval(keepWarmStart);
-      keepWarm?.stop();
       clearTimeout(nodesChanged);
       for (const { timer } of timers.values()) clearTimeout(timer);
       for (const timer of expiries.values()) clearTimeout(timer);

@@ -1,6 +1,7 @@
 // The effects of keep-warm lists (decisions in keep-warm.ts): a watch on the lists' ConfigMaps in
-// kube-prepull's namespace, a work queue of list names fed by them and by the lists' DaemonSets and
-// pods (the controller's caches, shared), a timer per list for its refresh, and the writes.
+// kube-prepull's namespace and the writes. The controller's work queue, timers and caches of
+// DaemonSets and pods run them (controller.ts): this module says which list an event concerns,
+// reconciles one list, and says when to look at it again (its refresh).
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ClusterActions } from "../kube/cluster-actions.js";
@@ -14,7 +15,7 @@ import {
   nextRefresh, parseKeepWarmList, reconcileKeepWarm, sameKeepWarmStatus, type KeepWarmAction,
 } from "./keep-warm.js";
 
-export interface KeepWarmLoopDeps {
+export interface KeepWarmListsDeps {
   kubeConfig: k8s.KubeConfig;
   namespace: string;
   podConfig: PrepullPodConfig;
@@ -25,40 +26,24 @@ export interface KeepWarmLoopDeps {
   /** The controller's caches. */
   daemonSet: (namespace: string, name: string) => k8s.V1DaemonSet | undefined;
   podsOf: (namespace: string, daemonSetName: string) => k8s.V1Pod[];
+  /** A list changed: queue it (the controller's queue). */
+  changed: (list: string) => void;
 }
 
-export interface KeepWarmLoop {
+export interface KeepWarmLists {
   reflector: Reflector<k8s.V1ConfigMap>;
-  /** A DaemonSet or pod event: the list it belongs to, if any, is looked at again. */
-  touched: (object: k8s.KubernetesObject) => void;
-  /** Start working (once the shared caches have synced). */
-  drain: () => void;
-  stop: () => void;
+  /** The list a DaemonSet or pod belongs to, if it is one of a list in this namespace. */
+  listOf: (object: k8s.KubernetesObject) => string | undefined;
+  /** Reconciles one list; resolves to when to look at it again (its next refresh), if ever. */
+  process: (list: string) => Promise<Date | undefined>;
 }
 
-export function createKeepWarmLoop(deps: KeepWarmLoopDeps): KeepWarmLoop {
+export function createKeepWarmLists(deps: KeepWarmListsDeps): KeepWarmLists {
   const { kubeConfig, namespace, log } = deps;
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
   const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
-  const queue = new Set<string>();
-  const timers = new Map<string, NodeJS.Timeout>();
-  let running = true;
-  let working = false;
-  let ready = false;
-
-  const enqueue = (name: string): void => {
-    queue.add(name);
-    drain();
-  };
-  const schedule = (name: string, at: Date): void => {
-    clearTimeout(timers.get(name));
-    const delay = Math.min(Math.max(0, at.getTime() - deps.now().getTime()) + 50, 2 ** 31 - 1);
-    const timer = setTimeout(() => enqueue(name), delay);
-    timer.unref();
-    timers.set(name, timer);
-  };
 
   const reflector = new Reflector<k8s.V1ConfigMap>({
     name: "keep-warm configmaps",
@@ -70,15 +55,10 @@ export function createKeepWarmLoop(deps: KeepWarmLoopDeps): KeepWarmLoop {
     onEvent: (type, cm) => {
       const name = cm.metadata!.name!;
       if (type === "DELETED") {
-        // Its DaemonSet goes with it (ownerReference); forget the metrics and the timer.
-        clearTimeout(timers.get(name));
-        timers.delete(name);
-        deps.metrics.keepWarmNodes.remove({ list: name, state: "warm" });
-        deps.metrics.keepWarmNodes.remove({ list: name, state: "desired" });
-        deps.metrics.keepWarmNodes.remove({ list: name, state: "failed" });
-        return;
+        // Its DaemonSet goes with it (ownerReference); its gauges go now.
+        for (const state of ["desired", "warm", "failed"]) deps.metrics.keepWarmNodes.remove({ list: name, state });
       }
-      enqueue(name);
+      deps.changed(name);
     },
   });
 
@@ -121,53 +101,18 @@ export function createKeepWarmLoop(deps: KeepWarmLoopDeps): KeepWarmLoop {
     }
   };
 
-  const process = async (name: string): Promise<void> => {
-    const configMap = reflector.get(namespace, name);
-    if (!configMap) return;
-    const dsName = keepWarmDaemonSetName(name);
-    const daemonSet = deps.daemonSet(namespace, dsName);
-    const actions = reconcileKeepWarm({ configMap, daemonSet, pods: deps.podsOf(namespace, dsName), now: deps.now() }, deps.podConfig);
-    for (const action of actions) await perform(configMap, action);
-    const parsed = parseKeepWarmList(configMap);
-    const refresh = parsed.ok ? nextRefresh(parsed.list, daemonSet) : undefined;
-    if (refresh) schedule(name, refresh);
-  };
-
-  function drain(): void {
-    if (working || !running || !ready) return;
-    working = true;
-    void (async () => {
-      try {
-        while (running && queue.size > 0) {
-          const name = queue.values().next().value as string;
-          queue.delete(name);
-          try {
-            await process(name);
-          } catch (error) {
-            log.warn({ list: name, err: error }, "keep-warm reconcile failed; retrying");
-            schedule(name, new Date(deps.now().getTime() + 1000 + Math.random() * 1000));
-          }
-        }
-      } finally {
-        working = false;
-      }
-    })();
-  }
-
   return {
     reflector,
-    touched: (object) => {
-      if (object.metadata?.namespace !== namespace) return;
-      const list = object.metadata?.labels?.[KEEP_WARM_LABEL];
-      if (list) enqueue(list);
-    },
-    drain: () => {
-      ready = true;
-      drain();
-    },
-    stop: () => {
-      running = false;
-      for (const timer of timers.values()) clearTimeout(timer);
+    listOf: (object) => (object.metadata?.namespace === namespace ? object.metadata?.labels?.[KEEP_WARM_LABEL] : undefined),
+    process: async (name) => {
+      const configMap = reflector.get(namespace, name);
+      if (!configMap) return undefined; // deleted
+      const dsName = keepWarmDaemonSetName(name);
+      const daemonSet = deps.daemonSet(namespace, dsName);
+      const actions = reconcileKeepWarm({ configMap, daemonSet, pods: deps.podsOf(namespace, dsName), now: deps.now() }, deps.podConfig);
+      for (const action of actions) await perform(configMap, action);
+      const parsed = parseKeepWarmList(configMap);
+      return parsed.ok ? nextRefresh(parsed.list, daemonSet) : undefined;
     },
   };
 }

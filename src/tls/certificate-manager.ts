@@ -58,11 +58,14 @@ export async function startSelfManagedTls(options: SelfManagedTlsOptions): Promi
   /** Reads the Secret, carries out what is due, writes it back; retries on a write conflict. */
   const syncSecret = async (): Promise<Date | undefined> => {
     for (let attempt = 0; ; attempt++) {
-      let secret: k8s.V1Secret | undefined;
-      try {
-        secret = await core.readNamespacedSecret({ name: secretName, namespace });
-      } catch (error) {
-        if (errorCode(error) !== 404) throw error;
+      // The watch's copy first (no request per trigger); after a conflict, the apiserver's.
+      let secret: k8s.V1Secret | undefined = attempt === 0 && secrets.hasSynced() ? secrets.get(namespace, secretName) : undefined;
+      if (!secret) {
+        try {
+          secret = await core.readNamespacedSecret({ name: secretName, namespace });
+        } catch (error) {
+          if (errorCode(error) !== 404) throw error;
+        }
       }
       const stored = decodeSecretData(secret?.data);
       const action = decideCertificateAction({ set: stored, now: now(), policy, signerTrustedSince });
