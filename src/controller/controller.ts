@@ -1,7 +1,8 @@
 // The controller loop: caches of Deployments, nodes, prepull DaemonSets and their pods (watch,
-// never poll), a de-duplicating work queue of Deployments, timers for deadlines, the cluster-wide
-// start order of prepulls, and the effects of `reconcile`'s actions. All decisions about one
-// Deployment live in reconcile.ts; the start order (spec §4 "Scale") in start-order.ts.
+// never poll), a de-duplicating work queue of Deployments and keep-warm lists, timers for deadlines
+// and refreshes, the cluster-wide start order of prepulls, and the effects of `reconcile`'s
+// actions. All decisions about one Deployment live in reconcile.ts; the start order (spec §4
+// "Scale") in start-order.ts; keep-warm lists in ../keepwarm/.
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
