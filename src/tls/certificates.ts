@@ -33,10 +33,14 @@ function generateKeys(): forge.pki.rsa.KeyPair {
   return pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
 }
 
-// A positive 128-bit serial: RFC 5280 §4.1.2.2 wants positive and unique; a leading 00 byte keeps
-// the DER integer positive.
-function randomSerial(): string {
-  return "00" + forge.util.bytesToHex(forge.random.getBytesSync(16));
+// A random 16-byte serial, positive and minimally encoded: RFC 5280 §4.1.2.2 wants it positive and
+// unique, and OpenSSL 3 rejects a DER INTEGER with a redundant leading byte ("illegal padding").
+// node-forge writes the hex as given (stripping at most one 00), so a "00"-prefixed random serial
+// broke about one certificate in a hundred; the first byte is forced into 0x40–0x7f instead.
+export function randomSerial(): string {
+  const bytes = Buffer.from(forge.random.getBytesSync(16), "binary");
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  return bytes.toString("hex");
 }
 
 function subject(commonName: string, organizations: string[] = []): forge.pki.CertificateField[] {

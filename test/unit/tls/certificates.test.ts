@@ -3,7 +3,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { createCertificateAuthority, issueCertificate } from "../../../src/tls/certificates.js";
+import { createCertificateAuthority, issueCertificate, randomSerial } from "../../../src/tls/certificates.js";
 
 const notBefore = new Date("2026-01-01T00:00:00Z");
 const notAfter = new Date("2027-01-01T00:00:00Z");
@@ -18,6 +18,19 @@ describe("certificates", () => {
     assert.ok(cert.verify(cert.publicKey), "self-signed");
     assert.equal(new Date(cert.validFrom).toISOString(), notBefore.toISOString());
     assert.equal(new Date(cert.validTo).toISOString(), notAfter.toISOString());
+  });
+
+  // OpenSSL 3 refuses a certificate whose serial has a redundant leading byte (CI once failed with
+  // ERR_OSSL_ASN1_ILLEGAL_PADDING): every serial must be positive and minimally encoded DER.
+  it("draws serials that are positive, 16 bytes and minimally encoded", () => {
+    const serials = Array.from({ length: 5000 }, () => randomSerial());
+    for (const serial of serials) {
+      assert.match(serial, /^[0-9a-f]{32}$/);
+      const first = parseInt(serial.slice(0, 2), 16);
+      assert.ok(first >= 0x01 && first < 0x80, `first byte ${serial.slice(0, 2)}: not zero (redundant) and high bit clear (positive)`);
+    }
+    assert.equal(new Set(serials).size, serials.length, "unique");
+    assert.equal(new X509Certificate(ca.certPem).serialNumber.toLowerCase().length, 32, "the CA carries the serial unchanged");
   });
 
   it("issues a server certificate signed by the CA with DNS and IP SANs", () => {
