@@ -17,6 +17,7 @@ import { measureBurst, type BurstRun } from "./burst.js";
 import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
+import { apiserverCounter } from "./support/apiserver-metrics.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 
 const NAMESPACE = "bench";
@@ -32,6 +33,8 @@ export interface PrepullRun {
   milestones: Array<[string, number]>;
   servePeakRss: number;
   serveCpuSeconds: number;
+  /** Increase of apiserver_terminated_watchers_total{resource="pods"} (all clients) over the prepull. */
+  podWatchersTerminated: number;
 }
 
 /** What one cluster measured: kube-prepull's single prepull, then the scripted way, then the burst (each if asked for). */
@@ -108,7 +111,7 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[
 }
 
 export async function measureOnCluster(options: {
-  nodes: number; pullDelay: string; prepull: boolean; scripted: boolean; burstDeployments: number;
+  nodes: number; pullDelay: string; prepull: boolean; scripted: boolean; burstDeployments: number; scriptedFirst?: boolean;
 }): Promise<ClusterRun> {
   // Beside the cluster's state directory, which startCluster empties first.
   const policy = path.join(STATE_ROOT, "bench-audit-policy.yaml");
@@ -143,26 +146,36 @@ export async function measureOnCluster(options: {
     await waitForPrepullWebhook(kc.makeApiClient(k8s.AppsV1Api), NAMESPACE);
     await sleep(2000); // let the initial lists and watches settle
     const ready = auditedRequests(auditLog, SERVE_ACCOUNT);
+    const kubectl = path.join(cluster.state.binDir, "kubectl");
+    const podWatchersTerminated = (): Promise<number> =>
+      apiserverCounter(kubectl, cluster.state.kubeconfig, "apiserver_terminated_watchers_total", { resource: "pods" });
 
-    if (options.prepull) {
+    const measurePrepull = async (): Promise<void> => {
+      const before = auditedRequests(auditLog, SERVE_ACCOUNT);
+      const terminatedBefore = await podWatchersTerminated();
       const milestones = await followPrepull(kc, options.nodes);
       await sleep(3000); // anything the controller still does after the delete
       run.prepull = {
         nodes: options.nodes, pullDelay: options.pullDelay,
-        perPrepull: countBetween(ready, auditedRequests(auditLog, SERVE_ACCOUNT)),
+        perPrepull: countBetween(before, auditedRequests(auditLog, SERVE_ACCOUNT)),
         startup: countBetween(new Map(), ready),
         milestones,
         servePeakRss: peakMemoryBytes(pid) ?? 0,
         serveCpuSeconds: cpuSeconds(pid),
+        podWatchersTerminated: (await podWatchersTerminated()) - terminatedBefore,
       };
-    }
-    const kubectl = path.join(cluster.state.binDir, "kubectl");
-    if (options.scripted) {
+    };
+    const measureScriptedWay = async (): Promise<void> => {
       log(`${options.nodes} nodes: the scripted way (bench/scripted-prepull.sh)`);
       run.scripted = await measureScripted({
         kc, kubectl, kubeconfig: scriptKubeconfig, auditLog, stateDir, namespace: "scripted", nodes: options.nodes, pullDelay: options.pullDelay,
       });
-    }
+    };
+    // kube-prepull first by default; --scripted-first swaps them (the first runs on a cluster whose
+    // nodes have just become Ready).
+    const order = options.scriptedFirst ? [options.scripted && measureScriptedWay, options.prepull && measurePrepull]
+      : [options.prepull && measurePrepull, options.scripted && measureScriptedWay];
+    for (const step of order) if (step) await step();
     if (options.burstDeployments > 0) {
       run.burst = await measureBurst({
         kc, kubectl, adminKubeconfig: cluster.state.kubeconfig, auditLog, namespace: "burst",

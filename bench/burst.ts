@@ -2,13 +2,12 @@
 // concurrent prepulls (20), so the queue fills and drains. Each Deployment's pods may run on its own
 // group of nodes (required node affinity on kubernetes.io/hostname, which the prepull copies), so
 // 100 Deployments on 1000 nodes mean 1000 prepull pods rather than 100 000.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { SYSTEM_ANNOTATIONS, USER_ANNOTATIONS } from "../src/prepull/annotations.js";
 import { decodeStatus } from "../src/prepull/progress.js";
 import { pollUntil } from "../src/local-cluster/wait.js";
+import { apiserverCounter } from "./support/apiserver-metrics.js";
 import { auditedRequests, countBetween, SERVE_ACCOUNT, total } from "./support/audit.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 
@@ -38,11 +37,8 @@ export interface BurstRun {
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 
-async function apiserver429(kubectl: string, kubeconfig: string): Promise<number> {
-  const { stdout } = await promisify(execFile)(kubectl, ["--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], { maxBuffer: 256 * 2 ** 20 });
-  return stdout.split("\n").filter((l) => l.startsWith("apiserver_request_total{") && l.includes('code="429"'))
-    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
-}
+const apiserver429 = (kubectl: string, kubeconfig: string): Promise<number> =>
+  apiserverCounter(kubectl, kubeconfig, "apiserver_request_total", { code: "429" });
 
 function burstDeployment(i: number, nodeNames: string[]): k8s.V1Deployment {
   const name = `burst-${i}`;

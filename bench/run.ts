@@ -1,7 +1,7 @@
 // `npm run bench`: runs the benchmarks and writes docs/benchmarks.md. Benchmarks report; they never
 // fail a build and are not part of `npm test`.
 //   npm run bench [-- --skip admission,api-cost,scripted,burst] [--duration 5 --warmup 1]
-//                 [--nodes 100,1000 --pull-delay 5s] [--burst-deployments 100]
+//                 [--nodes 100,1000 --pull-delay 5s] [--burst-deployments 100] [--scripted-first]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
@@ -63,7 +63,7 @@ async function measureClusters(): Promise<void> {
     };
     if (!wanted.prepull && !wanted.scripted && wanted.burstDeployments === 0) continue;
     log(`cluster with ${nodes} nodes: ${JSON.stringify(wanted)}`);
-    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted });
+    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted, scriptedFirst: process.argv.includes("--scripted-first") });
     clusterRuns.push(run);
     if (run.prepull) prepullRuns.push(run.prepull);
   }
@@ -97,6 +97,10 @@ async function apiCostSection(): Promise<string> {
     "",
     prepullRuns.length < 2 ? "Target (the count does not grow with the number of nodes): needs two node counts."
       : `Target: the count does not grow with the number of nodes (${fewest.nodes} → ${most.nodes}): ${verdict(flat)}.`,
+    "",
+    "Pod watches the apiserver closed as unresponsive in the same window (`apiserver_terminated_watchers_total{resource=\"pods\"}`",
+    "increase, every client's, not only kube-prepull's): " +
+      prepullRuns.map((run) => `${run.podWatchersTerminated} at ${run.nodes} nodes`).join(", ") + ".",
     "",
     "Requests at startup (from serve's start until it is ready; once per process, not per prepull):",
     "",
@@ -141,7 +145,8 @@ function scriptedSection(): Promise<string> {
   });
   const keys = [...new Set(runs.flatMap((run) => [...run.scripted!.requests.keys()]))].sort();
   return Promise.resolve([
-    "On the same cluster as the API-cost run, after kube-prepull's prepull was cleaned up:",
+    process.argv.includes("--scripted-first") ? "On the same cluster as the API-cost run, before kube-prepull's prepull (`--scripted-first`):"
+      : "On the same cluster as the API-cost run, after kube-prepull's prepull was cleaned up:",
     "`bench/scripted-prepull.sh` applies a run-once DaemonSet like kube-prepull's (one init container per",
     "image, a pause container, the same requests/limits and the same simulated pull,",
     `\`sim.kube-prepull.io/pull-delay: ${PULL_DELAY}\`), sleeps 15 s, polls`,

@@ -104,12 +104,24 @@ export function canonicalImage(ref: ImageReference): string {
   return `${name}:${ref.tag ?? "latest"}`;
 }
 
+// imageKey runs for every image name every node reports (status.images) on every target plan, and
+// twice per container on every admission: a cluster has few distinct names, so the answers are
+// remembered. Bounded: when full it starts over (a Map keeps no recency; an LRU buys nothing here).
+const IMAGE_KEY_CACHE_LIMIT = 10_000;
+const imageKeys = new Map<string, string>();
+
 /** The canonical form of a reference string, or the string itself when it does not parse. */
 export function imageKey(reference: string): string {
+  const known = imageKeys.get(reference);
+  if (known !== undefined) return known;
+  let key: string;
   try {
-    return canonicalImage(parseImageReference(reference));
+    key = canonicalImage(parseImageReference(reference));
   } catch {
-    return reference;
+    key = reference;
   }
+  if (imageKeys.size >= IMAGE_KEY_CACHE_LIMIT) imageKeys.clear();
+  imageKeys.set(reference, key);
+  return key;
 }
 

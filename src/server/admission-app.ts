@@ -42,20 +42,19 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
       : { review: deny(request.uid, decision.message), decision: "denied" };
   };
 
-  const jsonOnly = (req: Request, res: Response, next: NextFunction): void => {
-    if (!req.is("application/json")) {
-      res.status(415).json({ error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
-      return;
-    }
-    next();
-  };
+  // body-parser reads only application/json bodies and leaves req.body undefined for any other
+  // type: that is the 415 (one content-type check per request, not two).
   const body = express.json({ limit: BODY_LIMIT, strict: true, type: "application/json" });
   const route = (webhook: string, decide: Decider) => (req: Request, res: Response): void => {
+    if (req.body === undefined) {
+      sendJson(res, 415, { error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
+      return;
+    }
     const started = process.hrtime.bigint();
     const parsed = parseReview(req.body);
     if (!parsed.ok) {
       deps.log.warn({ webhook, problem: parsed.message }, "malformed AdmissionReview");
-      res.status(400).json({ error: `malformed AdmissionReview: ${parsed.message}` });
+      sendJson(res, 400, { error: `malformed AdmissionReview: ${parsed.message}` });
       return;
     }
     const request = parsed.request;
@@ -72,13 +71,13 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
     deps.metrics.admissionDuration.observe({ webhook, operation: request.operation, decision: outcome.decision }, seconds);
     deps.metrics.admissions.inc({ webhook, decision: outcome.decision });
     log.debug({ webhook, decision: outcome.decision, durationMs: seconds * 1000 }, "admission answered");
-    res.status(200).json(outcome.review);
+    sendJson(res, 200, outcome.review);
   };
 
-  app.post(ADMISSION_PATHS.mutate, jsonOnly, body, route("mutate", mutate));
-  app.post(ADMISSION_PATHS.validate, jsonOnly, body, route("validate", validate));
+  app.post(ADMISSION_PATHS.mutate, body, route("mutate", mutate));
+  app.post(ADMISSION_PATHS.validate, body, route("validate", validate));
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: `not found; admission paths are ${Object.values(ADMISSION_PATHS).join(", ")}` });
+    sendJson(res, 404, { error: `not found; admission paths are ${Object.values(ADMISSION_PATHS).join(", ")}` });
   });
   // body-parser errors carry an HTTP status (413 too large, 400 bad JSON, 415 charset).
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -86,7 +85,15 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
     const message = status === 413 ? `request body larger than ${BODY_LIMIT}`
       : status === 400 ? `invalid JSON: ${(error as Error).message}` : "internal error";
     if (status >= 500) deps.log.error({ err: error }, "admission request failed");
-    res.status(status).json({ error: message });
+    sendJson(res, status, { error: message });
   });
   return app;
+}
+
+// Not res.json(): it also resolves a charset and runs freshness and ETag rules, which showed in a
+// CPU profile of the admission benchmark (docs/benchmarks.md); these answers are always fresh,
+// uncached JSON, so Node's own writeHead/end do all that is needed.
+function sendJson(res: Response, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) }).end(text);
 }

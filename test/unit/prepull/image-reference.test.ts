@@ -83,4 +83,11 @@ describe("image references", () => {
   it("keys an unparseable reference by its own text", () => {
     assert.equal(imageKey("Not A Valid:Image"), "Not A Valid:Image");
   });
+
+  it("answers the same for a name seen before, also after more names than its memory holds", () => {
+    assert.equal(imageKey("nginx"), "docker.io/library/nginx:latest");
+    for (let i = 0; i < 12_000; i++) assert.equal(imageKey(`registry.example.com/app-${i}:v1`), `registry.example.com/app-${i}:v1`);
+    assert.equal(imageKey("nginx"), "docker.io/library/nginx:latest");
+    assert.equal(imageKey("Not A Valid:Image"), "Not A Valid:Image");
+  });
 });

@@ -77,7 +77,8 @@ describe("admission HTTP edge", () => {
   });
 
   const bad: Array<[string, string, string, number, RegExp]> = [
-    ["a wrong content type", review(request()), "text/plain", 415, /application\/json/],
+    ["a wrong content type", review(request()), "text/plain", 415, /application\/json, got text\/plain/],
+    ["a JSON body sent as form data", review(request()), "application/x-www-form-urlencoded", 415, /application\/json/],
     ["invalid JSON", "{not json", "application/json", 400, /invalid JSON/],
     ["a JSON array", "[]", "application/json", 400, /not a JSON object/],
     ["a review without request.uid", review(request({ uid: undefined })), "application/json", 400, /request.uid is missing/],
