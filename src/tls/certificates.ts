@@ -35,8 +35,9 @@ function generateKeys(): forge.pki.rsa.KeyPair {
 
 // A random 16-byte serial, positive and minimally encoded: RFC 5280 §4.1.2.2 wants it positive and
 // unique, and OpenSSL 3 rejects a DER INTEGER with a redundant leading byte ("illegal padding").
-// node-forge writes the hex as given (stripping at most one 00), so a "00"-prefixed random serial
-// broke about one certificate in a hundred; the first byte is forced into 0x40–0x7f instead.
+// node-forge strips at most one redundant leading 00, so a "00"-prefixed random serial broke every
+// certificate whose random bytes began 00 0x..7x (one in 512); the first byte is forced into
+// 0x40–0x7f instead.
 export function randomSerial(): string {
   const bytes = Buffer.from(forge.random.getBytesSync(16), "binary");
   bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
