@@ -15,6 +15,7 @@ const argument = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] ?? fallback : fallback;
 };
 const skipped = new Set(argument("skip", "").split(",").filter(Boolean));
+const scriptedFirst = process.argv.includes("--scripted-first");
 const durationSeconds = Number(argument("duration", "5"));
 const warmupSeconds = Number(argument("warmup", "1"));
 
@@ -63,7 +64,7 @@ async function measureClusters(): Promise<void> {
     };
     if (!wanted.prepull && !wanted.scripted && wanted.burstDeployments === 0) continue;
     log(`cluster with ${nodes} nodes: ${JSON.stringify(wanted)}`);
-    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted, scriptedFirst: process.argv.includes("--scripted-first") });
+    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted, scriptedFirst });
     clusterRuns.push(run);
     if (run.prepull) prepullRuns.push(run.prepull);
   }
@@ -145,7 +146,7 @@ function scriptedSection(): Promise<string> {
   });
   const keys = [...new Set(runs.flatMap((run) => [...run.scripted!.requests.keys()]))].sort();
   return Promise.resolve([
-    process.argv.includes("--scripted-first") ? "On the same cluster as the API-cost run, before kube-prepull's prepull (`--scripted-first`):"
+    scriptedFirst ? "On the same cluster as the API-cost run, before kube-prepull's prepull (`--scripted-first`):"
       : "On the same cluster as the API-cost run, after kube-prepull's prepull was cleaned up:",
     "`bench/scripted-prepull.sh` applies a run-once DaemonSet like kube-prepull's (one init container per",
     "image, a pause container, the same requests/limits and the same simulated pull,",

@@ -42,12 +42,14 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
       : { review: deny(request.uid, decision.message), decision: "denied" };
   };
 
-  // body-parser reads only application/json bodies and leaves req.body undefined for any other
-  // type: that is the 415 (one content-type check per request, not two).
+  // body-parser reads only application/json bodies and leaves req.body undefined otherwise, so the
+  // content type is checked once per request, and again only on that rare path.
   const body = express.json({ limit: BODY_LIMIT, strict: true, type: "application/json" });
   const route = (webhook: string, decide: Decider) => (req: Request, res: Response): void => {
     if (req.body === undefined) {
-      sendJson(res, 415, { error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
+      // req.is() answers null for a request without a body, false for another content type.
+      if (req.is("application/json") === null) sendJson(res, 400, { error: "malformed AdmissionReview: the request has no body" });
+      else sendJson(res, 415, { error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
       return;
     }
     const started = process.hrtime.bigint();

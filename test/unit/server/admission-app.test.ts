@@ -1,7 +1,7 @@
 // The admission HTTP edge, over a real loopback socket: every bad input gets a clear 4xx.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { createAdmissionApp } from "../../../src/server/admission-app.js";
@@ -79,6 +79,7 @@ describe("admission HTTP edge", () => {
   const bad: Array<[string, string, string, number, RegExp]> = [
     ["a wrong content type", review(request()), "text/plain", 415, /application\/json, got text\/plain/],
     ["a JSON body sent as form data", review(request()), "application/x-www-form-urlencoded", 415, /application\/json/],
+    ["an empty body", "", "application/json", 400, /malformed AdmissionReview/],
     ["invalid JSON", "{not json", "application/json", 400, /invalid JSON/],
     ["a JSON array", "[]", "application/json", 400, /not a JSON object/],
     ["a review without request.uid", review(request({ uid: undefined })), "application/json", 400, /request.uid is missing/],
@@ -92,6 +93,21 @@ describe("admission HTTP edge", () => {
       assert.match(String(json.error), message);
     });
   }
+
+  it("answers 400, not 415, to a JSON request that carries no body at all", async () => {
+    // fetch always sends a Content-Length; without one (and without chunking) there is no body.
+    const { port } = server.address() as AddressInfo;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () =>
+        socket.write("POST /mutate/deployments HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"));
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    assert.match(raw, /the request has no body/);
+  });
 
   it("answers 413 to a body over the limit and keeps serving", async () => {
     const huge = review(request({ object: { metadata: { annotations: { big: "x".repeat(9 * 1024 * 1024) } } } }));
