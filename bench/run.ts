@@ -2,11 +2,14 @@
 // fail a build and are not part of `npm test`.
 //   npm run bench [-- --skip admission,api-cost,scripted,burst] [--duration 5 --warmup 1]
 //                 [--nodes 100,1000 --pull-delay 5s] [--burst-deployments 100] [--scripted-first]
+//                 [--real-image-mib 200 --real-mb-per-second 25 --real-pairs 2]
+// (--skip also takes real-node.) A skipped section keeps the text of the previous run.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
 import { benchmarkAdmission } from "./admission.js";
 import { measureOnCluster, type ClusterRun, type PrepullRun } from "./api-cost.js";
+import { benchmarkRealNode, type RealNodeResult } from "./real-node.js";
 import { total } from "./support/audit.js";
 import { log, machineLine, mebibytes, seconds, table } from "./support/machine.js";
 
@@ -53,8 +56,10 @@ const BURST_DEPLOYMENTS = Number(argument("burst-deployments", "100"));
 const prepullRuns: PrepullRun[] = [];
 const clusterRuns: ClusterRun[] = [];
 
-/** One cluster per node count, measuring what is not skipped; the burst only on the largest. */
-async function measureClusters(): Promise<void> {
+/** One cluster per node count, measuring what is not skipped; the burst only on the largest. Once. */
+let clustersMeasured: Promise<void> | undefined;
+const measureClusters = (): Promise<void> => (clustersMeasured ??= measureAllClusters());
+async function measureAllClusters(): Promise<void> {
   const largest = Math.max(...NODE_COUNTS);
   for (const nodes of NODE_COUNTS) {
     const wanted = {
@@ -109,7 +114,8 @@ async function apiCostSection(): Promise<string> {
   ].join("\n");
 }
 
-function endToEndSection(): Promise<string> {
+async function endToEndSection(): Promise<string> {
+  await measureClusters();
   if (prepullRuns.length === 0) return Promise.resolve(NOT_MEASURED);
   const names = [...new Set(prepullRuns.flatMap((run) => run.milestones.map(([name]) => name.replace(/\d+ nodes/, "N nodes"))))];
   const at = (run: PrepullRun, name: string): string => {
@@ -133,7 +139,8 @@ const milestone = (run: PrepullRun, prefix: string): string => {
   return hit ? seconds(hit[1]) : "not reached";
 };
 
-function scriptedSection(): Promise<string> {
+async function scriptedSection(): Promise<string> {
+  await measureClusters();
   const runs = clusterRuns.filter((run) => run.scripted);
   if (runs.length === 0) return Promise.resolve(NOT_MEASURED);
   const rows = runs.flatMap((run) => {
@@ -173,7 +180,8 @@ function scriptedSection(): Promise<string> {
   ].join("\n"));
 }
 
-function burstSection(): Promise<string> {
+async function burstSection(): Promise<string> {
+  await measureClusters();
   const run = clusterRuns.find((r) => r.burst);
   if (!run) return Promise.resolve(NOT_MEASURED);
   const b = run.burst!;
@@ -218,12 +226,61 @@ function burstSection(): Promise<string> {
   ].join("\n"));
 }
 
-const sections: Array<[string, () => Promise<string>]> = [
-  ["Admission throughput and latency", admissionSection],
-  ["API cost per prepull", apiCostSection],
-  ["End-to-end prepull and controller memory", endToEndSection],
-  ["The common scripted way, side by side", scriptedSection],
-  [`Burst: ${BURST_DEPLOYMENTS} Deployments at once`, burstSection],
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+function realNodeTables(r: RealNodeResult): string {
+  const s = (ms: number | undefined): string => (ms === undefined ? "–" : seconds(ms));
+  const cold = r.rollouts.filter((x) => x.mode === "cold");
+  const held = r.rollouts.filter((x) => x.mode === "held");
+  const speedups = held.map((h) => median(cold.map((c) => c.totalMs)) / (h.afterReleaseMs ?? Infinity));
+  const overheads = held.map((h) => (h.releasedMs ?? 0) - (h.kubeletPullMs ?? 0));
+  return [
+    table(["run (in order)", "image", "set image → hold released", "kubelet's pull time", "hold released → rollout complete", "set image → rollout complete"],
+      r.rollouts.map((x) => [x.mode, x.image.replace(/^[^/]+\//, ""), s(x.releasedMs), s(x.kubeletPullMs), s(x.afterReleaseMs), s(x.totalMs)])),
+    "",
+    `Rollout after release vs the cold rollout (median cold ÷ each held run's after-release time): ${speedups.map((x) => x.toFixed(1) + "×").join(", ")} — target ≥ 10×: ${verdict(speedups.every((x) => x >= 10))}.`,
+    `Prepull overhead over the raw pull (set image → released, minus the kubelet's pull time of the prepull pod): ${overheads.map((o) => seconds(o)).join(", ")} — target ≤ 2 s: ${verdict(overheads.every((o) => o <= 2000))}.`,
+    "",
+    "Prepull pod (helper install + one init container per image + pause), images already present, create → Ready on the real node, by CPU limit (requests 10m CPU, 32Mi; memory limit 32Mi):",
+    "",
+    table(["CPU limit", "1 image", "6 images"], [...new Set(r.starts.map((x) => x.cpuLimit))].map((limit) => [
+      limit, ...[1, 6].map((n) => r.starts.find((x) => x.cpuLimit === limit && x.images === n)?.ms.map((m) => seconds(m)).join(", ") ?? "–"),
+    ])),
+  ].join("\n");
+}
+
+async function realNodeSection(): Promise<string> {
+  const mbPerSecond = Number(argument("real-mb-per-second", "25"));
+  const options = {
+    bytesPerSecond: mbPerSecond * 1e6,
+    imageMiB: Number(argument("real-image-mib", "200")),
+    pairs: Number(argument("real-pairs", "2")),
+    cpuLimits: ["10m", "50m", "100m", "250m", "none"],
+    startRepeats: 2,
+  };
+  log("real node: kubelet + containerd, throttled registry");
+  const started = Date.now();
+  const result = await benchmarkRealNode(options);
+  return [
+    `One real node (kubelet v1.34.4 + Debian's containerd 1.6 and runc, src/local-cluster/real-node/) pulling through the`,
+    `local registry's proxy throttled to ${mbPerSecond} MB/s; the image has two random layers, ${options.imageMiB} MiB in all. A`,
+    "Deployment of 2 replicas on that node changes its image: `cold` in a namespace kube-prepull does not cover, `held`",
+    "with `kube-prepull.io/hold: \"true\"` in one it covers. Pairs alternate their order; every run pulls an image the node",
+    "has not seen. The kubelet's pull time is from its own `Pulled` Event.",
+    "",
+    realNodeTables(result),
+    "",
+    `Section time: ${((Date.now() - started) / 60_000).toFixed(1)} min.`,
+  ].join("\n");
+}
+
+const sections: Array<[string, string, () => Promise<string>]> = [
+  ["admission", "Admission throughput and latency", admissionSection],
+  ["api-cost", "API cost per prepull", apiCostSection],
+  ["api-cost", "End-to-end prepull and controller memory", endToEndSection],
+  ["scripted", "The common scripted way, side by side", scriptedSection],
+  ["burst", `Burst: ${BURST_DEPLOYMENTS} Deployments at once`, burstSection],
+  ["real-node", "A real node: rollouts with and without kube-prepull", realNodeSection],
 ];
 
 const parts = [
@@ -234,13 +291,27 @@ const parts = [
   "",
   machineLine(),
 ];
-for (const [title, section] of sections) {
-  parts.push("", `## ${title}`, "", await section());
-}
 // The hand-written reading of the numbers below this marker survives a re-run.
 const ANALYSIS_MARKER = "<!-- hand-written analysis below: kept by npm run bench -->";
 const file = path.join(packageRoot(), "docs", "benchmarks.md");
 const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+const KEPT = "_Skipped in the latest run; these figures are from an earlier run._";
+
+/** A section's text in the previous file (up to the next heading or the analysis), without an old "kept" line. */
+function previousSection(title: string): string | undefined {
+  const generated = previous.split(ANALYSIS_MARKER)[0]!;
+  const start = generated.indexOf(`\n## ${title}\n`);
+  if (start < 0) return undefined;
+  const body = generated.slice(start + title.length + 5);
+  const end = body.indexOf("\n## ");
+  const text = (end < 0 ? body : body.slice(0, end)).trim().replace(KEPT, "").trim();
+  return text && text !== NOT_MEASURED ? text : undefined;
+}
+
+for (const [key, title, section] of sections) {
+  const kept = skipped.has(key) ? previousSection(title) : undefined;
+  parts.push("", `## ${title}`, "", kept ? `${KEPT}\n\n${kept}` : await section());
+}
 const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : `${ANALYSIS_MARKER}\n`;
 writeFileSync(file, parts.join("\n") + "\n\n" + analysis);
 log(`wrote ${file}`);

@@ -1,10 +1,14 @@
 // Runs a command (the test runner) against one local cluster started for the whole run, then stops
 // the cluster whatever happened: `node dist/test/run-with-cluster.js -- node --test …`.
 // The tests find the cluster through KUBE_PREPULL_TEST_KUBECONFIG (test/support/cluster.ts).
+// The cluster has one real node (KUBE_PREPULL_TEST_REAL_NODES) besides the simulated ones, and for
+// the whole run no process of the suite may connect outside 127.0.0.0/8 (network-watch.ts): the
+// run fails if one did.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { ensureControlPlaneBinaries, packageRoot } from "../src/local-cluster/binaries.js";
-import { startCluster, stateDirOf, stopCluster } from "../src/local-cluster/cluster.js";
+import { readClusterState, startCluster, stateDirOf, stopCluster } from "../src/local-cluster/cluster.js";
+import { watchNetwork } from "./support/network-watch.js";
 
 const separator = process.argv.indexOf("--");
 const command = separator >= 0 ? process.argv.slice(separator + 1) : [];
@@ -16,6 +20,9 @@ const log = (line: string): void => void process.stderr.write(`[test cluster] ${
 const stateRoot = path.join(packageRoot(), ".cluster");
 const stateDir = stateDirOf(stateRoot, "test");
 const nodes = Number(process.env.KUBE_PREPULL_TEST_NODES ?? "4");
+const realNodes = Number(process.env.KUBE_PREPULL_TEST_REAL_NODES ?? "1");
+// Started once the binaries are built (a cold build downloads Go modules, as it should).
+let network: ReturnType<typeof watchNetwork> | undefined;
 
 let stopping: Promise<void> | undefined;
 const stop = (): Promise<void> => (stopping ??= stopCluster(stateDir));
@@ -30,8 +37,12 @@ let exitCode = 1;
 try {
   const started = Date.now();
   const binaries = await ensureControlPlaneBinaries({ progress: (l) => process.stderr.write(l + "\n"), env: process.env });
-  const cluster = await startCluster({ name: "test", stateRoot, binaries, nodes, env: process.env, progress: log });
-  log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.state.server} with ${nodes} nodes`);
+  network = watchNetwork(() => {
+    const real = readClusterState(stateDir)?.real;
+    return [path.resolve(stateDir), ...(real?.nodes.map((n) => n.cgroupRoot) ?? [])];
+  }, process.pid, 250);
+  const cluster = await startCluster({ name: "test", stateRoot, binaries, nodes, realNodes, env: process.env, progress: log });
+  log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.state.server} with ${nodes} simulated and ${realNodes} real node(s)`);
   const child = spawn(command[0]!, command.slice(1), {
     stdio: "inherit",
     env: {
@@ -47,5 +58,13 @@ try {
 } finally {
   await stop();
   log("stopped");
+}
+const outside = network?.stop() ?? [];
+if (outside.length > 0) {
+  log(`FAILED: ${outside.length} TCP connection(s) outside 127.0.0.0/8 during the run:`);
+  for (const v of outside) log(`  to ${v.remote} (state ${v.state}) by ${v.owner}`);
+  exitCode = 1;
+} else {
+  log("network: no TCP connection outside 127.0.0.0/8 by the suite's processes during the run");
 }
 process.exit(exitCode);

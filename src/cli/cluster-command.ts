@@ -32,9 +32,10 @@ export function clusterCommand(ctx: CliContext): Command {
 
   cluster
     .command("up")
-    .description("build the control plane if needed, start it with simulated nodes, return when usable")
+    .description("build the control plane if needed, start it with simulated (and optionally real) nodes, return when usable")
     .option("--nodes <n>", "number of simulated nodes", (v) => parsePositiveInteger(v), 3)
-    .action(async (opts: { nodes: number }) => {
+    .option("--real-nodes <n>", "number of real nodes (kubelet + containerd, root and Debian packages needed; docs/local-cluster.md)", (v) => parsePositiveInteger(v, 8), 0)
+    .action(async (opts: { nodes: number; realNodes: number }) => {
       const { name, stateDir: root } = cluster.opts<{ name: string; stateDir: string }>();
       const started = Date.now();
       const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
@@ -43,10 +44,12 @@ export function clusterCommand(ctx: CliContext): Command {
         stateRoot: root,
         binaries,
         nodes: opts.nodes,
+        realNodes: opts.realNodes,
         env: ctx.env,
         progress: (line) => ctx.err(`[cluster ${name}] ${line}`),
       });
-      ctx.err(`[cluster ${name}] up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.state.server}, ${opts.nodes} node(s)`);
+      ctx.err(`[cluster ${name}] up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.state.server}, ${opts.nodes} simulated node(s), ${opts.realNodes} real node(s)`);
+      if (running.state.real) ctx.err(`[cluster ${name}] registry: push to ${running.state.real.registry.addresses.push}, nodes pull from ${running.state.real.registry.addresses.pull}`);
       ctx.err(`[cluster ${name}] use it with:  eval "$(npm run -s cluster -- env)"`);
       ctx.out(envLines(running.state).join("\n"));
     });
@@ -72,6 +75,12 @@ export function clusterCommand(ctx: CliContext): Command {
       ctx.out(`cluster ${status.state.name}: ${status.state.server} (started ${status.state.startedAt})`);
       for (const c of status.components) {
         ctx.out(`  ${c.component.padEnd(24)} ${c.running ? "running" : "not running"}${c.pid ? ` (pid ${c.pid})` : ""}`);
+      }
+      const real = status.state.real;
+      if (real) {
+        const a = real.registry.addresses;
+        ctx.out(`registry: push ${a.push}, pull ${a.pull} (open), ${a.authPull} (credentials); proxy control ${a.pullControl}`);
+        for (const node of real.nodes) ctx.out(`real node ${node.name}: ${node.dir} (bridge ${node.bridge}, pods ${node.subnet})`);
       }
       if (status.components.some((c) => !c.running)) process.exitCode = 1;
     });

@@ -13,6 +13,10 @@ export interface ControlPlaneBinaries {
   kubeScheduler: string;
   kubectl: string;
   kwok: string;
+  /** The real node's kubelet. */
+  kubelet: string;
+  /** Builds and pushes images to the local registry. */
+  crane: string;
 }
 
 /** The repository (package) root: the nearest ancestor of this file holding package.json. */
@@ -35,6 +39,8 @@ export function binariesIn(dir: string): ControlPlaneBinaries {
     kubeScheduler: path.join(dir, "kube-scheduler"),
     kubectl: path.join(dir, "kubectl"),
     kwok: path.join(dir, "kwok"),
+    kubelet: path.join(dir, "kubelet"),
+    crane: path.join(dir, "crane"),
   };
 }
 

@@ -1,5 +1,6 @@
 // The embedded local cluster (spec §7): etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes.
+// kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes, and
+// optionally real nodes (kubelet + containerd) with a local registry (real-node/).
 // Flags follow envtest and kwokctl's binary runtime (docs/local-cluster.md explains each choice).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
@@ -11,6 +12,7 @@ import { adminKubeconfig, writeClusterPki, type ClusterPki } from "./pki.js";
 import { cleanEnvironment, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
 import { createNodes, waitForNodesReady } from "./nodes.js";
 import { pollUntil, waitForServiceAccount } from "./wait.js";
+import { startRealNodes, stopRealNodes, type RealNodesState } from "./real-node/real-nodes.js";
 
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -25,6 +27,8 @@ export interface ClusterState {
   ports: Record<string, number>;
   pids: Partial<Record<Component, number>>;
   startedAt: string;
+  /** Real nodes and the local registry, when started with some. */
+  real?: RealNodesState;
 }
 
 export interface StartOptions {
@@ -33,6 +37,8 @@ export interface StartOptions {
   stateRoot: string;
   binaries: ControlPlaneBinaries;
   nodes: number;
+  /** Real nodes (kubelet + containerd) besides the simulated ones; 0 by default. */
+  realNodes?: number;
   env: NodeJS.ProcessEnv;
   progress: (line: string) => void;
   /** Milliseconds to wait for each component to become healthy. */
@@ -71,6 +77,8 @@ function writeClusterState(state: ClusterState): void {
  */
 export async function stopCluster(stateDir: string): Promise<void> {
   const state = readClusterState(stateDir);
+  // Real nodes first: their kubelets must not outlive the apiserver they report to.
+  if (state?.real) await stopRealNodes(state.real, stateDir);
   if (state) {
     // Reverse start order: kwok and the controllers first, etcd last.
     const order = [...COMPONENTS].reverse();
@@ -158,6 +166,27 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
         stillRunning: () => assertRunning(kwok),
       });
     }
+    if ((options.realNodes ?? 0) > 0) {
+      state.real = await startRealNodes({
+        count: options.realNodes!,
+        stateDir,
+        server,
+        ca: pki.ca,
+        caFile: pki.files.caCert,
+        binaries: options.binaries,
+        core,
+        env,
+        freePorts: async (n) => Object.values(await freePorts(Array.from({ length: n }, (_, i) => `p${i}`))),
+        progress: options.progress,
+        record: (real) => {
+          state.real = real;
+          writeClusterState(state);
+        },
+        started,
+        timeoutMs,
+      });
+      writeClusterState(state);
+    }
     options.progress("waiting for the default ServiceAccount");
     assertRunning(kcm);
     await waitForServiceAccount(core, "default", timeoutMs);
@@ -172,7 +201,7 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
 }
 
 export interface ComponentStatus {
-  component: Component;
+  component: string;
   pid: number | undefined;
   running: boolean;
 }
@@ -182,11 +211,18 @@ export function clusterStatus(stateDir: string): { state: ClusterState; componen
   if (!state) return undefined;
   return {
     state,
-    components: COMPONENTS.map((component) => {
-      const pid = state.pids[component];
-      return { component, pid, running: pid !== undefined && isAlive(pid) };
-    }),
+    components: [...COMPONENTS.map((c) => [c, state.pids[c]] as const), ...realProcesses(state.real)].map(([component, pid]) => (
+      { component, pid, running: pid !== undefined && isAlive(pid) })),
   };
+}
+
+function realProcesses(real: RealNodesState | undefined): (readonly [string, number | undefined])[] {
+  if (!real) return [];
+  const r = real.registry.pids;
+  return [
+    ["registry", r.registry], ["auth-registry", r.authRegistry], ["registry-proxy", r.proxy],
+    ...real.nodes.flatMap((n) => [[`${n.name}/containerd`, n.pids.containerd], [`${n.name}/kubelet`, n.pids.kubelet]] as const),
+  ];
 }
 
 /** Shell lines that point kubectl (the version-matched one first on PATH) at the cluster. */
@@ -251,6 +287,9 @@ function apiserverArgs(stateDir: string, pki: ClusterPki, ports: Record<string, 
     // No Endpoints for the kubernetes Service: nothing dials the service network here.
     "--endpoint-reconciler-type=none",
     "--kubelet-preferred-address-types=InternalIP",
+    // Who the apiserver is towards kubelets (real nodes authorize it by webhook; nothing here dials them).
+    `--kubelet-client-certificate=${f.kubeletClientCert}`,
+    `--kubelet-client-key=${f.kubeletClientKey}`,
     "--profiling=false",
     // Image volumes (KEP-4639) are beta but off by default in 1.34 (on from 1.35): on here, so the
     // "image-volumes" pull strategy can be tested; without the gate the apiserver drops them.
@@ -310,7 +349,8 @@ function kwokArgs(kubeconfig: string, kwokConfig: string): string[] {
     `--kubeconfig=${kubeconfig}`,
     `--config=${kwokConfig}`,
     `--config=${stages}`,
-    "--manage-all-nodes=true",
+    // Only the simulated nodes (they carry this annotation), never a real node's kubelet.
+    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
     // Simulated kubelets "live" on 127.0.0.1; the apiserver never dials them (no logs/exec here).
     "--node-ip=127.0.0.1",
     // Pod IPs: one pool, large enough that 1000 nodes' pods never exhaust it.

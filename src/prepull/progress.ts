@@ -115,10 +115,15 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   let inFlight = 0;
   const failures: NodeFailure[] = [];
   const waiting: string[] = [];
-  for (const node of new Set([...listed, ...plan.targets])) {
+  // A real kubelet lists pulled images in node.status.images as soon as each pull ends, which
+  // moves the node from the plan's targets to its "already present" nodes: a node with a pod of
+  // this prepull that is Ready, or that reports every image by now, has pulled.
+  const present = new Set(plan.skipped);
+  for (const node of new Set([...listed, ...plan.targets, ...podByNode.keys()])) {
     const pod = podByNode.get(node);
     const failure = pod ? pullFailureOf(pod, node) : undefined;
-    if (pod && isReady(pod)) pulled++;
+    if (pod && (isReady(pod) || present.has(node))) pulled++;
+    else if (!listed.has(node) && !targets.has(node)) continue;
     else if (failure) failures.push(failure);
     else if (!targets.has(node)) continue;
     else if (!listed.has(node)) waiting.push(node);
@@ -133,7 +138,7 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
     settling,
     inFlight,
     waiting,
-    skipped: plan.skipped.length,
+    skipped: plan.skipped.filter((node) => !podByNode.has(node)).length,
   };
 }
 

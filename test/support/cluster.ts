@@ -5,6 +5,9 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { ControllerConfig } from "../../src/controller/reconcile.js";
+import { readClusterState } from "../../src/local-cluster/cluster.js";
+import { REAL_NODE_LABEL, REAL_NODE_TAINT, type RealNodeState } from "../../src/local-cluster/real-node/node.js";
+import type { RealNodesState } from "../../src/local-cluster/real-node/real-nodes.js";
 import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
 import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
 import { startServe, type RunningServe, type ServeOptions } from "../../src/serve.js";
@@ -98,3 +101,25 @@ export function startTestServe(options: {
     ...options.serve,
   });
 }
+
+/** The test cluster's real nodes and registry (test/run-with-cluster.ts starts one real node). */
+export function testRealNodes(): RealNodesState {
+  const stateDir = process.env.KUBE_PREPULL_TEST_STATE_DIR ?? "";
+  const real = readClusterState(stateDir)?.real;
+  if (!real || real.nodes.length === 0) throw new Error(`the test cluster at ${stateDir} has no real node (KUBE_PREPULL_TEST_REAL_NODES=0?)`);
+  return real;
+}
+
+/** Image references in a real node's containerd store (the CRI namespace), read with Debian's `ctr`. */
+export async function imagesOnRealNode(node: RealNodeState): Promise<string[]> {
+  const { stdout } = await run("ctr", ["--address", path.join(node.dir, "run", "containerd.sock"), "--namespace", "k8s.io", "images", "list", "--quiet"]);
+  return stdout.split("\n").filter(Boolean);
+}
+
+/** Pod spec fields that put a workload's pods on the real nodes (and only there). */
+export const ON_REAL_NODES = {
+  nodeSelector: { [REAL_NODE_LABEL]: "true" },
+  tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
+  // No cluster DNS here; without it the kubelet warns on every pod.
+  dnsPolicy: "Default",
+} satisfies Partial<k8s.V1PodSpec>;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, kwok) from their published Go modules into a cache outside the work tree, keyed by the
+# kubectl, kwok), the real node's kubelet and crane (images for the local registry) from their
+# published Go modules into a cache outside the work tree, keyed by the
 # component versions, the Go version and the wrapper modules' go.sum files. A cache hit does nothing.
 #
 # Why wrapper modules: k8s.io/kubernetes requires its staging modules at v0.0.0 with replace
@@ -20,9 +21,10 @@ mod_version() { # module path, go.mod dir → version required there
 k8s_version=$(mod_version k8s.io/kubernetes "$here/k8s")
 etcd_version=$(mod_version go.etcd.io/etcd/server/v3 "$here/etcd")
 kwok_version=$(mod_version sigs.k8s.io/kwok "$here/kwok")
+crane_version=$(mod_version github.com/google/go-containerregistry "$here/crane")
 go_version=$(go env GOVERSION)
-sums=$(cat "$here"/{k8s,etcd,kwok}/go.{mod,sum} "$here/etcd/main.go" | sha256sum | cut -c1-12)
-key="k8s-${k8s_version}_etcd-${etcd_version}_kwok-${kwok_version}_${go_version}_${sums}"
+sums=$(cat "$here"/{k8s,etcd,kwok,crane}/go.{mod,sum} "$here/etcd/main.go" | sha256sum | cut -c1-12)
+key="k8s-${k8s_version}_etcd-${etcd_version}_kwok-${kwok_version}_crane-${crane_version}_${go_version}_${sums}"
 bin_dir="$cache_root/bin/$key"
 
 if [[ -x $bin_dir/kube-apiserver && -f $bin_dir/.complete ]]; then
@@ -80,7 +82,9 @@ build_with_progress "etcd $etcd_version" "$here/etcd" "-s -w" "$tmp_dir/etcd" .
 build_with_progress "kwok $kwok_version" "$here/kwok" "-s -w" "$tmp_dir/kwok" sigs.k8s.io/kwok/cmd/kwok
 build_with_progress "kubernetes $k8s_version" "$here/k8s" "-s -w$x" "$tmp_dir/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
+build_with_progress "crane $crane_version" "$here/crane" "-s -w" "$tmp_dir/crane" \
+  github.com/google/go-containerregistry/cmd/crane
 
 touch "$tmp_dir/.complete"
 rm -rf "$bin_dir"
