@@ -34,7 +34,7 @@ fi
 
 log() { printf '[control-plane build] %s\n' "$*" >&2; }
 log "building $key"
-log "into $bin_dir (a cold build takes about 8 min on 2 cores, docs/local-cluster.md; later runs reuse it)"
+log "into $bin_dir (a cold build takes about 16 min on 2 cores, docs/local-cluster.md; later runs reuse it)"
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 # Two cores: a full -p 2 link of kube-apiserver peaks at a few GiB; that fits in 24 GiB.
