@@ -92,7 +92,7 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--namespace <name>", "kube-prepull's own namespace (never covered)", "kube-prepull")
     .option("--no-controller", "serve admission only")
     .option("--helper-image <image>", "image holding the static prepull helper", DEFAULT_HELPER_IMAGE)
-    .addOption(new Option("--pull-strategy <strategy>", "how prepull pods pull: init containers running the helper (any cluster) or image volumes (Kubernetes >= 1.35)")
+    .addOption(new Option("--pull-strategy <strategy>", "how prepull pods pull: init containers running the helper (any cluster) or image volumes (Kubernetes >= 1.35, containerd >= 2.1 or CRI-O >= 1.31)")
       .choices(["init-containers", "image-volumes"]).default("init-containers"))
     .option("--prepull-pod-label <key=value>", "extra label on prepull pods (repeatable)", collectKeyValue, {})
     .option("--prepull-pod-annotation <key=value>", "extra annotation on prepull pods (repeatable)", collectKeyValue, {})

@@ -40,7 +40,10 @@ export const isTerminal = (phase: Phase): boolean => phase !== "Pulling";
 // Waiting reasons that mean "this node's pull failed" (kubelet images.go / pkg/kubelet/images).
 const PULL_FAILURES = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable", "SignatureValidationFailed"]);
 // Failures that will not heal by retrying on this or any other node: end the prepull at once.
-const PERMANENT_REASONS = new Set(["InvalidImageName", "ErrImageNeverPull"]);
+const PERMANENT_REASONS = new Set(["InvalidImageName", "ErrImageNeverPull", "ImageVolumesUnsupported"]);
+// A runtime without image volumes (containerd < 2.1) receives the mount without a source and fails
+// to create the container with this message (seen with containerd 1.6 on the local real node).
+const IMAGE_VOLUME_UNSUPPORTED = /failed to mkdir ""/;
 const PERMANENT_MESSAGE = /not found|manifest unknown|unauthorized|denied|no such host|invalid reference/i;
 
 export interface NodeFailure {
@@ -80,12 +83,24 @@ function nodeOfPod(pod: k8s.V1Pod): string | undefined {
   return terms[0]?.matchFields?.find((r) => r.key === "metadata.name")?.values?.[0];
 }
 
+/** A failure that will not heal by retrying, on this node or another. */
+function isPermanent(failure: NodeFailure): boolean {
+  return PERMANENT_REASONS.has(failure.reason) || PERMANENT_MESSAGE.test(failure.message);
+}
+
 /** The pull failure a prepull pod's containers report, if any. */
 export function pullFailureOf(pod: k8s.V1Pod, node: string): NodeFailure | undefined {
   for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = status.state?.waiting;
     if (waiting?.reason && PULL_FAILURES.has(waiting.reason)) {
       return { node, reason: waiting.reason, message: waiting.message ?? "" };
+    }
+    if (waiting?.reason === "CreateContainerError" && IMAGE_VOLUME_UNSUPPORTED.test(waiting.message ?? "")) {
+      return {
+        node,
+        reason: "ImageVolumesUnsupported",
+        message: `the node's container runtime cannot mount image volumes (containerd >= 2.1 or CRI-O >= 1.31 is needed; or use --pull-strategy init-containers): ${waiting.message}`,
+      };
     }
   }
   return undefined;
@@ -122,8 +137,9 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   for (const node of new Set([...listed, ...plan.targets, ...podByNode.keys()])) {
     const pod = podByNode.get(node);
     const failure = pod ? pullFailureOf(pod, node) : undefined;
-    if (pod && (isReady(pod) || present.has(node))) pulled++;
-    else if (!listed.has(node) && !targets.has(node)) continue;
+    const permanent = failure !== undefined && isPermanent(failure);
+    if (pod && !permanent && (isReady(pod) || present.has(node))) pulled++;
+    else if (!listed.has(node) && !targets.has(node) && !present.has(node)) continue;
     else if (failure) failures.push(failure);
     else if (!targets.has(node)) continue;
     else if (!listed.has(node)) waiting.push(node);
@@ -134,7 +150,7 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
     desired: pulled + failures.length + inFlight + waiting.length,
     pulled,
     failures,
-    permanentFailure: failures.some((f) => PERMANENT_REASONS.has(f.reason) || PERMANENT_MESSAGE.test(f.message)),
+    permanentFailure: failures.some(isPermanent),
     settling,
     inFlight,
     waiting,

@@ -146,3 +146,27 @@ describe("a real node pulls for real", () => {
     });
   });
 });
+
+describe("the image-volume strategy on the real node's containerd 1.6", () => {
+  let running: RunningServe | undefined;
+  let ns: { name: string; remove: () => Promise<void> };
+  before(async () => {
+    ns = await createNamespace(kc, "real-imagevol", { "kube-prepull.io/enabled": "true" });
+    running = await startTestServe({ name: `${WEBHOOK}-iv`, pod: { helperImage: REAL_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {}, strategy: "image-volumes" } });
+    await waitForPrepullWebhook(apps, ns.name);
+  });
+  after(async () => {
+    await running?.stop();
+    await ns?.remove();
+  });
+
+  it("fails at once with a reason that names the missing runtime support, and releases the hold", async () => {
+    const image = `${REGISTRY}/test/numeric-user:1`;
+    await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("vol", image) });
+    const { status, deployment: d } = await waitForTerminal(ns.name, "vol", [image]);
+    assert.equal(status.phase, "Failed");
+    assert.match(status.message ?? "", /ImageVolumesUnsupported on 1 node/, status.message);
+    assert.match(status.message ?? "", /cannot mount image volumes \(containerd >= 2\.1/, status.message);
+    assert.notEqual(d.spec?.paused, true);
+  });
+});

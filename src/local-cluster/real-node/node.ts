@@ -179,6 +179,8 @@ registerWithTaints:
 - {key: ${REAL_NODE_TAINT.key}, value: "${REAL_NODE_TAINT.value}", effect: ${REAL_NODE_TAINT.effect}}
 rotateCertificates: false
 serverTLSBootstrap: false
+# As on the apiserver (cluster.ts): image volumes reach the runtime, which must support them.
+featureGates: {ImageVolume: true}
 podLogsDir: ${path.join(inputs.dir, "pod-logs")}
 volumePluginDir: ${path.join(inputs.dir, "volume-plugins")}
 `;

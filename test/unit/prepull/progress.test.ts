@@ -65,3 +65,20 @@ describe("a node that reports every image while its prepull pod still initialise
     assert.deepEqual([progress.desired, progress.pulled, progress.skipped, progress.inFlight], [2, 1, 0, 1]);
   });
 });
+
+describe("image volumes on a runtime without them", () => {
+  it("fail at once with a reason that says so, even though the kubelet pulled the images", () => {
+    const images = [{ image: IMAGE }];
+    const plan = planNodes({}, [node("a", { hasImage: true })], images);
+    const stuck = pod("a", "ready");
+    stuck.status!.conditions = [{ type: "Ready", status: "False" }];
+    stuck.status!.initContainerStatuses = [];
+    stuck.status!.containerStatuses = [{ name: "pause", image: "helper", imageID: "", ready: false, restartCount: 0,
+      state: { waiting: { reason: "CreateContainerError", message: 'failed to generate container "5d51" spec: failed to generate spec: failed to mkdir "": mkdir : no such file or directory' } } }];
+    const progress = progressOf({ daemonSet: daemonSet(undefined), pods: [stuck], plan, graceOver: false });
+    assert.equal(progress.pulled, 0);
+    assert.equal(progress.failures[0]?.reason, "ImageVolumesUnsupported");
+    assert.match(progress.failures[0]!.message, /containerd >= 2\.1/);
+    assert.equal(progress.permanentFailure, true);
+  });
+});
