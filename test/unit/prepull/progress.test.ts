@@ -78,7 +78,7 @@ describe("image volumes on a runtime without them", () => {
     const progress = progressOf({ daemonSet: daemonSet(undefined), pods: [stuck], plan, graceOver: false });
     assert.equal(progress.pulled, 0);
     assert.equal(progress.failures[0]?.reason, "ImageVolumesUnsupported");
-    assert.match(progress.failures[0]!.message, /containerd >= 2\.1/);
+    assert.match(progress.failures[0].message, /containerd >= 2\.1/);
     assert.equal(progress.permanentFailure, true);
   });
 });
