@@ -2,7 +2,7 @@
 // fail a build and are not part of `npm test`.
 //   npm run bench [-- --skip admission,api-cost,scripted,burst] [--duration 5 --warmup 1]
 //                 [--nodes 100,1000 --pull-delay 5s] [--burst-deployments 100] [--scripted-first]
-//                 [--real-image-mib 200 --real-mb-per-second 25 --real-pairs 2]
+//                 [--real-image-mib 200 --real-mb-per-second 25 --real-pairs 2 --real-cpu-limits 10m,…,none]
 // (--skip also takes real-node.) A skipped section keeps the text of the previous run.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -255,7 +255,7 @@ async function realNodeSection(): Promise<string> {
     bytesPerSecond: mbPerSecond * 1e6,
     imageMiB: Number(argument("real-image-mib", "200")),
     pairs: Number(argument("real-pairs", "2")),
-    cpuLimits: ["10m", "50m", "100m", "250m", "none"],
+    cpuLimits: argument("real-cpu-limits", "10m,50m,100m,250m,none").split(",").filter(Boolean),
     startRepeats: 2,
   };
   log("real node: kubelet + containerd, throttled registry");

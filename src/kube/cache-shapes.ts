@@ -27,20 +27,24 @@ export function nodeForCache(node: k8s.V1Node): k8s.V1Node {
   };
 }
 
-const waitingOnly = (statuses: k8s.V1ContainerStatus[] | undefined): k8s.V1ContainerStatus[] | undefined =>
-  statuses?.map((s) => ({
-    name: s.name,
-    image: s.image,
-    imageID: "",
-    ready: s.ready,
-    restartCount: s.restartCount,
-    ...(s.state?.waiting ? { state: { waiting: s.state.waiting } } : {}),
-  }));
+// A container's state as decisions read it: why it waits, or only that it was created (running or
+// terminated: its image is on the node, progress.ts).
+const stateOnly = (state: k8s.V1ContainerState | undefined): k8s.V1ContainerState | undefined =>
+  state?.waiting ? { waiting: state.waiting }
+    : state?.running ? { running: {} }
+    : state?.terminated ? { terminated: { exitCode: state.terminated.exitCode } }
+    : undefined;
+
+const statesOnly = (statuses: k8s.V1ContainerStatus[] | undefined): k8s.V1ContainerStatus[] | undefined =>
+  statuses?.map((s) => {
+    const state = stateOnly(s.state);
+    return { name: s.name, image: s.image, imageID: "", ready: s.ready, restartCount: s.restartCount, ...(state ? { state } : {}) };
+  });
 
 /** Which node a prepull pod is for, whether it is Ready or unschedulable, and pull failures. */
 export function podForCache(pod: k8s.V1Pod): k8s.V1Pod {
-  const initContainerStatuses = waitingOnly(pod.status?.initContainerStatuses);
-  const containerStatuses = waitingOnly(pod.status?.containerStatuses);
+  const initContainerStatuses = statesOnly(pod.status?.initContainerStatuses);
+  const containerStatuses = statesOnly(pod.status?.containerStatuses);
   return {
     metadata: identity(pod.metadata),
     spec: {

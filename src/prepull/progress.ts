@@ -72,6 +72,16 @@ function isReady(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
+/**
+ * Every image of the pod is on its node: each `pull-N` init container has been created (it is
+ * running or has run), which the kubelet does only once its image is there. Earlier than Ready by
+ * the pull containers' and the pause container's start (about a second each on a real node).
+ */
+function pulledAllImages(pod: k8s.V1Pod): boolean {
+  const pulls = (pod.status?.initContainerStatuses ?? []).filter((s) => /^pull-\d+$/.test(s.name));
+  return pulls.length > 0 && pulls.every((s) => s.state?.running !== undefined || s.state?.terminated !== undefined);
+}
+
 function isUnschedulable(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "PodScheduled" && c.status === "False") ?? false;
 }
@@ -132,13 +142,14 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   const waiting: string[] = [];
   // A real kubelet lists pulled images in node.status.images as soon as each pull ends, which
   // moves the node from the plan's targets to its "already present" nodes: a node with a pod of
-  // this prepull that is Ready, or that reports every image by now, has pulled.
+  // this prepull that is Ready, whose pull containers were all created, or that reports every
+  // image by now, has pulled.
   const present = new Set(plan.skipped);
   for (const node of new Set([...listed, ...plan.targets, ...podByNode.keys()])) {
     const pod = podByNode.get(node);
     const failure = pod ? pullFailureOf(pod, node) : undefined;
     const permanent = failure !== undefined && isPermanent(failure);
-    if (pod && !permanent && (isReady(pod) || present.has(node))) pulled++;
+    if (pod && !permanent && (isReady(pod) || pulledAllImages(pod) || present.has(node))) pulled++;
     else if (!listed.has(node) && !targets.has(node) && !present.has(node)) continue;
     else if (failure) failures.push(failure);
     else if (!targets.has(node)) continue;

@@ -60,6 +60,19 @@ describe("kube-prepull run on the real node, under Pod Security restricted", () 
     assert.match(summary.failures[0]?.message ?? "", /platform/, JSON.stringify(summary.failures));
   });
 
+  it("reports the registry's 429 (served by the proxy) as the node's reason", async () => {
+    const control = real.registry.addresses.pullControl;
+    const configure = (config: unknown): Promise<Response> => fetch(control, { method: "PUT", body: JSON.stringify(config) });
+    assert.equal((await configure({ faults: [{ path: "^/v2/test/app/manifests/busy$", status: 429, retryAfterSeconds: 30 }] })).status, 200);
+    try {
+      const { code, summary, stderr } = await run(ns.name, [`${REGISTRY}/test/app:busy`]);
+      assert.equal(code, 3, stderr);
+      assert.match(summary.failures[0]?.message ?? "", /429 Too Many Requests/, JSON.stringify(summary.failures));
+    } finally {
+      await configure({});
+    }
+  });
+
   it("fails fast on an unknown tag", async () => {
     const { code, summary, stderr } = await run(ns.name, [`${REGISTRY}/test/app:no-such-tag`]);
     assert.equal(code, 3, stderr);

@@ -82,3 +82,18 @@ describe("image volumes on a runtime without them", () => {
     assert.equal(progress.permanentFailure, true);
   });
 });
+
+describe("a prepull pod whose pull containers were all created", () => {
+  it("has pulled before it is Ready: the kubelet creates a container only once its image is there", () => {
+    const images = [{ image: IMAGE }];
+    const plan = planNodes({}, [node("a"), node("b")], images);
+    const started = pod("a", "ready");
+    started.status!.conditions = [{ type: "Ready", status: "False" }];
+    started.status!.initContainerStatuses![0]!.state = { running: {} };
+    const waiting = pod("b", "ready");
+    waiting.status!.conditions = [{ type: "Ready", status: "False" }];
+    waiting.status!.initContainerStatuses![0]!.state = { waiting: { reason: "PodInitializing" } };
+    const progress = progressOf({ daemonSet: daemonSet(undefined), pods: [started, waiting], plan, graceOver: false });
+    assert.deepEqual([progress.desired, progress.pulled, progress.inFlight], [2, 1, 1]);
+  });
+});

@@ -92,6 +92,14 @@ describe("the proxy over HTTP", () => {
     assert.equal(await configure({}), 200);
   });
 
+  it("holds the first byte of matching answers", async () => {
+    assert.equal(await configure({ faults: [{ path: "/blobs/slow", firstByteDelayMs: 300 }] }), 200);
+    const started = Date.now();
+    assert.equal((await get("/v2/x/blobs/slow")).status, 200);
+    assert.ok(Date.now() - started >= 300, "answered after the delay");
+    assert.equal(await configure({}), 200);
+  });
+
   it("refuses a malformed configuration and keeps the old one", async () => {
     assert.equal(await configure({ faults: "all" }), 400);
     assert.equal((await get("/v2/x/manifests/1")).status, 200);
