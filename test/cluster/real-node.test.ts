@@ -161,7 +161,7 @@ describe("the image-volume strategy on the real node's containerd 1.6", () => {
   });
 
   it("fails at once with a reason that names the missing runtime support, and releases the hold", async () => {
-    const image = `${REGISTRY}/test/numeric-user:1`;
+    const image = `${REGISTRY}/test/volume:1`;
     await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("vol", image) });
     const { status, deployment: d } = await waitForTerminal(ns.name, "vol", [image]);
     assert.equal(status.phase, "Failed");

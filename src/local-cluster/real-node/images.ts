@@ -48,6 +48,8 @@ export const STANDARD_IMAGES: ImageRecipe[] = [
   { name: "test/multi-arch:1", platforms: ["amd64", "arm64"], randomLayers: [64 << 10] },
   // A manifest list with arm64 only: containerd picks by platform there and finds none. (A plain
   // arm64 manifest, not in a list, is pulled by containerd 1.6 on amd64 without a word.)
+  // Pulled by no test but the image-volume one (an image already present would not be pulled).
+  { name: "test/volume:1", platforms: ["amd64"], randomLayers: [64 << 10] },
   { name: "test/arm64-only:1", platforms: ["arm64"], index: true, randomLayers: [64 << 10] },
 ];
 
