@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { ensureControlPlaneBinaries, packageRoot } from "../src/local-cluster/binaries.js";
 import { readClusterState, startCluster, stateDirOf, stopCluster } from "../src/local-cluster/cluster.js";
+import { realNodeLeftovers } from "../src/local-cluster/real-node/node.js";
 import { watchNetwork } from "./support/network-watch.js";
 
 const separator = process.argv.indexOf("--");
@@ -56,8 +57,17 @@ try {
 } catch (error) {
   log(`failed: ${(error as Error).message}`);
 } finally {
+  const real = readClusterState(stateDir)?.real;
   await stop();
   log("stopped");
+  // `down` must leave nothing of a real node behind (processes, mounts, cgroups, devices, state).
+  const left = (await Promise.all((real?.nodes ?? []).map(realNodeLeftovers))).flat();
+  if (left.length > 0) {
+    log(`FAILED: stopping the cluster left ${left.length} thing(s) behind: ${left.join("; ")}`);
+    exitCode = 1;
+  } else if (real) {
+    log(`stopping left nothing of the ${real.nodes.length} real node(s) behind`);
+  }
 }
 const outside = network?.stop() ?? [];
 if (outside.length > 0) {

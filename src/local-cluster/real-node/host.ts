@@ -155,11 +155,16 @@ export function removeContainerLogLinks(nodeDir: string): void {
   }
 }
 
-/** Removes libcni's cached results for the node's network (/var/lib/cni/results/<network>-…). */
+/**
+ * Removes libcni's cached results for the node's network (/var/lib/cni/results/<network>-<id>-eth0)
+ * and the loopback plugin's for the same sandboxes (cni-loopback-<id>-lo).
+ */
 export function removeCniCache(network: string): void {
   const dir = "/var/lib/cni/results";
   if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) if (name.startsWith(`${network}-`)) rmSync(path.join(dir, name), { force: true });
+  const ours = readdirSync(dir).filter((name) => name.startsWith(`${network}-`));
+  const sandboxes = ours.map((name) => name.slice(network.length + 1).replace(/-[^-]+$/, ""));
+  for (const name of [...ours, ...sandboxes.map((id) => `cni-loopback-${id}-lo`)]) rmSync(path.join(dir, name), { force: true });
 }
 
 /**
@@ -192,4 +197,15 @@ export function removeCreatedHostDirs(created: string[]): void {
   for (const dir of created) {
     if (existsSync(dir) && onlyEmptyFolders(dir, [kubeletSocket])) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What of a node's host resources is still there (after `down`, this should be nothing). */
+export async function hostLeftovers(nodeDir: string, bridge: string, subnet: string, cgroupRoot: string): Promise<string[]> {
+  const left: string[] = [];
+  for (const mount of mountsUnder(nodeDir)) left.push(`mount ${mount}`);
+  for (const hierarchy of cgroupV1Hierarchies()) if (existsSync(path.join(hierarchy, cgroupRoot))) left.push(`cgroup ${path.join(hierarchy, cgroupRoot)}`);
+  if (await linkExists(bridge)) left.push(`network device ${bridge}`);
+  const { stdout } = await run("ip", ["-4", "route", "show", "table", "all"]);
+  if (stdout.includes(`blackhole ${subnet}`)) left.push(`route blackhole ${subnet}`);
+  return left;
 }

@@ -2,13 +2,13 @@
 // built with the control plane, registered as `system:node:<name>` and authorizing requests to it
 // by webhook. Configurations follow ../shared/notes/real-node.md (what worked on these machines);
 // docs/local-cluster.md explains each choice. State, sockets and logs live in the node's folder.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { PemKeyPair } from "../../tls/certificates.js";
 import { kubeconfigFor } from "../pki.js";
 import { commandLine, startProcess, stopProcessGroup, type StartedProcess } from "../processes.js";
 import {
-  createCgroupRoot, createPodNetwork, deletePodNetwork, hostNamesFor, missingHostDirs, removeCgroupRoot, removeCniCache,
+  createCgroupRoot, createPodNetwork, deletePodNetwork, hostLeftovers, hostNamesFor, missingHostDirs, removeCgroupRoot, removeCniCache,
   removeContainerLogLinks, removeCreatedHostDirs, unmountAllUnder,
 } from "./host.js";
 import type { RealNodePrerequisites } from "./prerequisites.js";
@@ -245,6 +245,34 @@ export function startKubelet(node: RealNodeState, kubelet: string, env: NodeJS.P
   });
 }
 
+/** Everything of a stopped node still on the host: processes, mounts, cgroups, bridge, route, folder. */
+export async function realNodeLeftovers(node: RealNodeState): Promise<string[]> {
+  const left = await hostLeftovers(node.dir, node.bridge, node.subnet, node.cgroupRoot);
+  for (const pid of processesNaming(node.dir)) left.push(`process ${pid}: ${commandLine(pid)?.slice(0, 120)}`);
+  if (existsSync(node.dir)) left.push(`folder ${node.dir}`);
+  return left;
+}
+
+/**
+ * The sockets of the node's containerd shims: containerd 1.6 keeps them at a fixed place
+ * (/run/containerd/s/<hash>) whatever its configuration, and writes each one's address into the
+ * task's folder of its own state. A shim that is killed leaves its socket behind.
+ */
+function shimSockets(dir: string): string[] {
+  const tasks = path.join(dir, "containerd", "state", "io.containerd.runtime.v2.task");
+  const sockets: string[] = [];
+  for (const namespace of existsSync(tasks) ? readdirSync(tasks) : []) {
+    for (const id of readdirSync(path.join(tasks, namespace))) {
+      try {
+        sockets.push(readFileSync(path.join(tasks, namespace, id, "address"), "utf8").trim().replace(/^unix:\/\//, ""));
+      } catch {
+        // a task without an address file: nothing to remove
+      }
+    }
+  }
+  return sockets.filter((s) => s.startsWith("/run/containerd/s/"));
+}
+
 /** PIDs of processes whose command line names `marker` (the node's containerd shims name its socket). */
 function processesNaming(marker: string): number[] {
   return readdirSync("/proc")
@@ -262,6 +290,7 @@ function processesNaming(marker: string): number[] {
 export async function stopRealNode(node: RealNodeState): Promise<void> {
   if (node.pids.kubelet) await stopProcessGroup(node.pids.kubelet, node.dir, 5000);
   await removeCgroupRoot(node.cgroupRoot);
+  const sockets = shimSockets(node.dir);
   const socket = nodePaths(node.dir).socket;
   // Shims outlive containerd by design (own process group); their containers are gone by now.
   for (const pid of processesNaming(socket)) {
@@ -272,6 +301,7 @@ export async function stopRealNode(node: RealNodeState): Promise<void> {
     }
   }
   if (node.pids.containerd) await stopProcessGroup(node.pids.containerd, node.dir, 5000);
+  for (const file of sockets) rmSync(file, { force: true });
   await unmountAllUnder(node.dir);
   await deletePodNetwork(node.bridge, node.subnet);
   removeCniCache(networkName(node.bridge));
