@@ -8,8 +8,8 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { ensureControlPlaneBinaries } from "../src/local-cluster/binaries.js";
 import { startCluster, type RunningCluster } from "../src/local-cluster/cluster.js";
-import { bigImage, buildHelperBinaries, pushImage } from "../src/local-cluster/real-node/images.js";
-import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "../src/local-cluster/real-node/node.js";
+import { bigImage, buildHelperBinaries, HELPER_IMAGE_NAME, pushImage } from "../src/local-cluster/real-node/images.js";
+import { ON_REAL_NODES } from "../src/local-cluster/real-node/node.js";
 import { pollUntil } from "../src/local-cluster/wait.js";
 import { PREPULL_RESOURCES, renderDaemonSet } from "../src/prepull/daemonset.js";
 import { decodeStatus } from "../src/prepull/progress.js";
@@ -53,12 +53,6 @@ export interface RealNodeResult {
   bytesPerSecond: number;
 }
 
-const POD_ON_REAL_NODE = {
-  nodeSelector: { [REAL_NODE_LABEL]: "true" },
-  tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
-  dnsPolicy: "Default",
-  terminationGracePeriodSeconds: 0,
-};
 
 function appDeployment(name: string, image: string, hold: boolean): k8s.V1Deployment {
   return {
@@ -66,7 +60,7 @@ function appDeployment(name: string, image: string, hold: boolean): k8s.V1Deploy
     spec: {
       replicas: 2,
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { ...POD_ON_REAL_NODE, containers: [{ name: "app", image }] } },
+      template: { metadata: { labels: { app: name } }, spec: { ...ON_REAL_NODES, terminationGracePeriodSeconds: 0, containers: [{ name: "app", image }] } },
     },
   };
 }
@@ -127,13 +121,11 @@ async function measureRollout(cluster: RunningCluster, mode: "cold" | "held", na
 async function measurePodStart(cluster: RunningCluster, namespace: string, images: string[], cpuLimit: string, helperImage: string): Promise<number> {
   const apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const requests = PREPULL_RESOURCES.requests!;
-  const resources: k8s.V1ResourceRequirements = cpuLimit === "none"
-    ? { requests, limits: { memory: PREPULL_RESOURCES.limits!.memory! } }
-    : { requests: { ...requests, cpu: requests.cpu! }, limits: { ...PREPULL_RESOURCES.limits, cpu: cpuLimit } };
+  const memory = { memory: PREPULL_RESOURCES.limits!.memory! };
+  const resources: k8s.V1ResourceRequirements = { requests: PREPULL_RESOURCES.requests, limits: cpuLimit === "none" ? memory : { ...memory, cpu: cpuLimit } };
   const name = `start-${cpuLimit.replace(/\W/g, "")}-${images.length}`;
   const ds = renderDaemonSet({
-    subject: { name, namespace, labels: {}, annotations: {}, images: images.map((image) => ({ image })), placement: { tolerations: POD_ON_REAL_NODE.tolerations, nodeSelector: POD_ON_REAL_NODE.nodeSelector } },
+    subject: { name, namespace, labels: {}, annotations: {}, images: images.map((image) => ({ image })), placement: { tolerations: ON_REAL_NODES.tolerations, nodeSelector: ON_REAL_NODES.nodeSelector } },
     nodeNames: undefined,
     config: { helperImage, extraLabels: {}, extraAnnotations: {}, resources },
   });
@@ -170,7 +162,7 @@ export async function benchmarkRealNode(options: RealNodeOptions): Promise<RealN
   try {
     const real = cluster.state.real!;
     const a = real.registry.addresses;
-    const helperImage = `${a.pull}/kube-prepull/helper:v0.1.0`;
+    const helperImage = `${a.pull}/${HELPER_IMAGE_NAME}`;
     const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     const apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
     const half = Math.round((options.imageMiB / 2) * 2 ** 20);

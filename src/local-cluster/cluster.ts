@@ -12,6 +12,7 @@ import { adminKubeconfig, writeClusterPki, type ClusterPki } from "./pki.js";
 import { cleanEnvironment, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
 import { createNodes, waitForNodesReady } from "./nodes.js";
 import { pollUntil, waitForServiceAccount } from "./wait.js";
+import { checkRealNodePrerequisites } from "./real-node/prerequisites.js";
 import { startRealNodes, stopRealNodes, type RealNodesState } from "./real-node/real-nodes.js";
 
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
@@ -176,6 +177,7 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
         binaries: options.binaries,
         core,
         env,
+        tools: checkRealNodePrerequisites(),
         freePorts: async (n) => Object.values(await freePorts(Array.from({ length: n }, (_, i) => `p${i}`))),
         progress: options.progress,
         record: (real) => {

@@ -11,7 +11,7 @@ import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "../../src/local-cluster/real-node/node.js";
 import type { RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, imagesOnRealNode, startTestServe, testKubeConfig, testKubeconfigPath, testRealNodes, waitUntil } from "../support/cluster.js";
+import { createNamespace, imagesOnRealNode, realNodeHelperImage, startTestServe, testKubeConfig, testKubeconfigPath, testRealNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -19,7 +19,7 @@ const apps = kc.makeApiClient(k8s.AppsV1Api);
 const real = testRealNodes();
 const node = real.nodes[0]!;
 const REGISTRY = real.registry.addresses.pull;
-const HELPER = `${REGISTRY}/kube-prepull/helper:v0.1.0`;
+const HELPER = realNodeHelperImage(real);
 const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
 
 /** `kube-prepull run` on the real nodes; resolves with its exit code and JSON summary. */

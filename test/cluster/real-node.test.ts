@@ -4,10 +4,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { ON_REAL_NODES } from "../../src/local-cluster/real-node/node.js";
 import { REGISTRY_CREDENTIALS } from "../../src/local-cluster/real-node/registry.js";
+import type { PullStrategy } from "../../src/prepull/daemonset.js";
 import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, imagesOnRealNode, ON_REAL_NODES, startTestServe, testKubeConfig, testRealNodes, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { createNamespace, imagesOnRealNode, realNodeHelperImage, startTestServe, testKubeConfig, testRealNodes, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -16,7 +18,7 @@ const real = testRealNodes();
 const node = real.nodes[0]!;
 const REGISTRY = real.registry.addresses.pull;
 const AUTH_REGISTRY = real.registry.addresses.authPull;
-export const REAL_HELPER_IMAGE = `${REGISTRY}/kube-prepull/helper:v0.1.0`;
+const REAL_HELPER_IMAGE = realNodeHelperImage(real);
 const WEBHOOK = `kube-prepull-real-${process.pid}`;
 
 function deployment(name: string, image: string, pod: Partial<k8s.V1PodSpec> = {}): k8s.V1Deployment {
@@ -59,19 +61,27 @@ function dockerConfigSecret(name: string): k8s.V1Secret {
   };
 }
 
-describe("a real node pulls for real", () => {
+/**
+ * For the enclosing describe: a covered namespace and `serve` with the local helper image (and
+ * `strategy`), its webhooks registered as `name`, both removed afterwards.
+ */
+function servedNamespace(prefix: string, name: string, strategy?: PullStrategy): { readonly name: string } {
   let running: RunningServe | undefined;
-  let ns: { name: string; remove: () => Promise<void> };
-
+  let ns: { name: string; remove: () => Promise<void> } | undefined;
   before(async () => {
-    ns = await createNamespace(kc, "real", { "kube-prepull.io/enabled": "true" });
-    running = await startTestServe({ name: WEBHOOK, pod: { helperImage: REAL_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {} } });
+    ns = await createNamespace(kc, prefix, { "kube-prepull.io/enabled": "true" });
+    running = await startTestServe({ name, pod: { helperImage: REAL_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {}, ...(strategy ? { strategy } : {}) } });
     await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {
     await running?.stop();
     await ns?.remove();
   });
+  return { get name(): string { return ns!.name; } };
+}
+
+describe("a real node pulls for real", () => {
+  const ns = servedNamespace("real", WEBHOOK);
 
   it("holds a rollout until its new image is in containerd's store, then the rollout finds it already present", async () => {
     const v1 = `${REGISTRY}/test/app:1`;
@@ -148,17 +158,7 @@ describe("a real node pulls for real", () => {
 });
 
 describe("the image-volume strategy on the real node's containerd 1.6", () => {
-  let running: RunningServe | undefined;
-  let ns: { name: string; remove: () => Promise<void> };
-  before(async () => {
-    ns = await createNamespace(kc, "real-imagevol", { "kube-prepull.io/enabled": "true" });
-    running = await startTestServe({ name: `${WEBHOOK}-iv`, pod: { helperImage: REAL_HELPER_IMAGE, extraLabels: {}, extraAnnotations: {}, strategy: "image-volumes" } });
-    await waitForPrepullWebhook(apps, ns.name);
-  });
-  after(async () => {
-    await running?.stop();
-    await ns?.remove();
-  });
+  const ns = servedNamespace("real-imagevol", `${WEBHOOK}-iv`, "image-volumes");
 
   it("fails at once with a reason that names the missing runtime support, and releases the hold", async () => {
     const image = `${REGISTRY}/test/volume:1`;

@@ -6,7 +6,8 @@ import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { ControllerConfig } from "../../src/controller/reconcile.js";
 import { readClusterState } from "../../src/local-cluster/cluster.js";
-import { REAL_NODE_LABEL, REAL_NODE_TAINT, type RealNodeState } from "../../src/local-cluster/real-node/node.js";
+import { HELPER_IMAGE_NAME } from "../../src/local-cluster/real-node/images.js";
+import type { RealNodeState } from "../../src/local-cluster/real-node/node.js";
 import type { RealNodesState } from "../../src/local-cluster/real-node/real-nodes.js";
 import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
 import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
@@ -110,16 +111,13 @@ export function testRealNodes(): RealNodesState {
   return real;
 }
 
+/** The helper image as the test cluster's registry serves it to real nodes. */
+export function realNodeHelperImage(real: RealNodesState): string {
+  return `${real.registry.addresses.pull}/${HELPER_IMAGE_NAME}`;
+}
+
 /** Image references in a real node's containerd store (the CRI namespace), read with Debian's `ctr`. */
 export async function imagesOnRealNode(node: RealNodeState): Promise<string[]> {
   const { stdout } = await run("ctr", ["--address", path.join(node.dir, "run", "containerd.sock"), "--namespace", "k8s.io", "images", "list", "--quiet"]);
   return stdout.split("\n").filter(Boolean);
 }
-
-/** Pod spec fields that put a workload's pods on the real nodes (and only there). */
-export const ON_REAL_NODES = {
-  nodeSelector: { [REAL_NODE_LABEL]: "true" },
-  tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
-  // No cluster DNS here; without it the kubelet warns on every pod.
-  dnsPolicy: "Default",
-} satisfies Partial<k8s.V1PodSpec>;

@@ -6,6 +6,7 @@
 // the pod bridge, a blackhole route for pod addresses, registries other than the local one sent
 // to a closed loopback port). docs/local-cluster.md, "Network safety".
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { commandLine } from "../../src/local-cluster/processes.js";
 
 export interface TcpSocket {
   local: string;
@@ -83,7 +84,7 @@ function suiteProcesses(root: number, markers: string[]): Set<number> {
     return false;
   };
   for (const pid of all) {
-    const cmdline = read(`/proc/${pid}/cmdline`);
+    const cmdline = commandLine(pid) ?? "";
     const cgroup = read(`/proc/${pid}/cgroup`);
     if (isDescendant(pid) || markers.some((m) => cmdline.includes(m) || cgroup.includes(m))) ours.add(pid);
   }
@@ -125,7 +126,7 @@ export function watchNetwork(markers: () => string[], root = process.pid, interv
         const owner = hostNs ? socketOwner(socket.inode, ours) : pid;
         if (owner === undefined) continue; // a socket of some other program on the machine
         const key = `${ns} ${socket.local} ${socket.remote}`;
-        if (!seen.has(key)) seen.set(key, { remote: socket.remote, state: socket.state, owner: `${owner} ${read(`/proc/${owner}/cmdline`).replaceAll("\0", " ").slice(0, 200)}` });
+        if (!seen.has(key)) seen.set(key, { remote: socket.remote, state: socket.state, owner: `${owner} ${(commandLine(owner) ?? "").slice(0, 200)}` });
       }
     }
   };

@@ -129,7 +129,11 @@ export async function deletePodNetwork(bridge: string, subnet: string | undefine
   if (subnet) await run("ip", ["route", "del", "blackhole", subnet]).catch(() => undefined);
 }
 
-/** A /24 in 10.250.0.0/16 that no route on the host covers yet, chosen from the node's hash. */
+/**
+ * A /24 in 10.250.0.0/16 that no route on the host covers yet, chosen from the node's hash: the
+ * addresses host-local IPAM gives pods on the bridge. Nothing listens on or dials them (the
+ * blackhole route above makes any attempt fail on this machine).
+ */
 export async function freePodSubnet(nodeDir: string): Promise<string> {
   const { stdout } = await run("ip", ["-4", "route", "show", "table", "all"]);
   const used = new Set([...stdout.matchAll(/10\.250\.(\d+)\.0\/24/g)].map((m) => Number(m[1])));

@@ -13,6 +13,9 @@ const run = promisify(execFile);
 
 export const HELPER_VERSION = "v0.1.0";
 export type Architecture = "amd64" | "arm64";
+/** Names under the local registry of the helper image and the sandbox (pause) image. */
+export const HELPER_IMAGE_NAME = `kube-prepull/helper:${HELPER_VERSION}`;
+export const PAUSE_IMAGE_NAME = "kube-prepull/pause:3.10";
 
 /** What a test image is made of (spec of the catalogue below). */
 export interface ImageRecipe {
@@ -36,8 +39,8 @@ export interface ImageRecipe {
  * the sandbox image, apps for workloads, and shapes the prepull pod must cope with.
  */
 export const STANDARD_IMAGES: ImageRecipe[] = [
-  { name: `kube-prepull/helper:${HELPER_VERSION}`, platforms: ["amd64", "arm64"], helper: true, user: "65532:65532", entrypoint: ["/prepull-helper"], cmd: ["pause"] },
-  { name: "kube-prepull/pause:3.10", platforms: ["amd64"], helper: true, entrypoint: ["/prepull-helper", "pause"] },
+  { name: HELPER_IMAGE_NAME, platforms: ["amd64", "arm64"], helper: true, user: "65532:65532", entrypoint: ["/prepull-helper"], cmd: ["pause"] },
+  { name: PAUSE_IMAGE_NAME, platforms: ["amd64"], helper: true, entrypoint: ["/prepull-helper", "pause"] },
   { name: "test/app:1", platforms: ["amd64"], helper: true, randomLayers: [1 << 20], entrypoint: ["/prepull-helper", "pause"] },
   { name: "test/app:2", platforms: ["amd64"], helper: true, randomLayers: [1 << 20], entrypoint: ["/prepull-helper", "pause"] },
   { name: "test/app:3", platforms: ["amd64"], helper: true, randomLayers: [1 << 20], entrypoint: ["/prepull-helper", "pause"] },

@@ -4,6 +4,7 @@
 // docs/local-cluster.md explains each choice. State, sockets and logs live in the node's folder.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type * as k8s from "@kubernetes/client-node";
 import type { PemKeyPair } from "../../tls/certificates.js";
 import { kubeconfigFor } from "../pki.js";
 import { commandLine, startProcess, stopProcessGroup, type StartedProcess } from "../processes.js";
@@ -16,6 +17,14 @@ import type { RealNodePrerequisites } from "./prerequisites.js";
 /** The taint every real node registers with: only pods that tolerate it (or everything) land there. */
 export const REAL_NODE_TAINT = { key: "kube-prepull.io/real-node", value: "true", effect: "NoSchedule" } as const;
 export const REAL_NODE_LABEL = "kube-prepull.io/real-node";
+
+/** Pod spec fields that put a workload's pods on the real nodes (and only there): tests, bench. */
+export const ON_REAL_NODES = {
+  nodeSelector: { [REAL_NODE_LABEL]: "true" },
+  tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
+  // No cluster DNS here; without it the kubelet warns on every pod.
+  dnsPolicy: "Default",
+} satisfies Partial<k8s.V1PodSpec>;
 
 /** Where a real node's processes should never go: a closed port on 127.0.0.1 (see containerdEnvironment). */
 const NOWHERE = "http://127.0.0.1:9";
@@ -65,7 +74,7 @@ export function networkName(bridge: string): string {
   return `kube-prepull-${bridge}`;
 }
 
-export function containerdConfig(dir: string, sandboxImage: string): string {
+export function containerdConfig(dir: string, sandboxImage: string, tools: Pick<RealNodePrerequisites, "runc" | "cniBin">): string {
   const p = nodePaths(dir);
   return `version = 2
 root = "${dir}/containerd/root"
@@ -99,11 +108,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "/usr/sbin/runc"
+        BinaryName = "${tools.runc}"
         Root = "${dir}/runc"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "${path.dirname(tools.cniBin)}"
     conf_dir = "${p.cniConf}"
     max_conf_num = 1
   [plugins."io.containerd.grpc.v1.cri".registry]
@@ -196,12 +205,12 @@ export function containerdEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv
 }
 
 /** Writes the node's configuration and creates its host resources; returns its state (no processes yet). */
-export async function prepareRealNode(inputs: RealNodeInputs): Promise<RealNodeState> {
+export async function prepareRealNode(inputs: RealNodeInputs, tools: RealNodePrerequisites): Promise<RealNodeState> {
   const p = nodePaths(inputs.dir);
   if (p.socket.length > 100) throw new Error(`the real node's folder is too deep for a unix socket path (${p.socket.length} > 100 characters): ${p.socket}`);
   const { bridge, cgroupRoot } = hostNamesFor(inputs.dir);
   for (const dir of [p.run, p.cniConf, p.kubeletRoot, p.logs, path.join(p.certsD, "_default")]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(p.containerdConfig, containerdConfig(inputs.dir, inputs.sandboxImage));
+  writeFileSync(p.containerdConfig, containerdConfig(inputs.dir, inputs.sandboxImage, tools));
   writeFileSync(path.join(p.certsD, "_default", "hosts.toml"), DEFAULT_HOSTS_TOML);
   for (const registry of inputs.registries) {
     mkdirSync(path.join(p.certsD, registry), { recursive: true });

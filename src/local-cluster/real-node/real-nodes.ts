@@ -7,18 +7,18 @@ import path from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import type { PemKeyPair } from "../../tls/certificates.js";
 import type { ControlPlaneBinaries } from "../binaries.js";
+import { isNodeSchedulable } from "../nodes.js";
 import { issueNodeCertificate } from "../pki.js";
 import { stopProcessGroup, type StartedProcess } from "../processes.js";
 import { pollUntil } from "../wait.js";
 import { freePodSubnet } from "./host.js";
-import { buildHelperBinaries, pushImage, STANDARD_IMAGES } from "./images.js";
+import { buildHelperBinaries, PAUSE_IMAGE_NAME, pushImage, STANDARD_IMAGES } from "./images.js";
 import { prepareRealNode, startContainerd, startKubelet, stopRealNode, type RealNodeState } from "./node.js";
-import { checkRealNodePrerequisites } from "./prerequisites.js";
-import { registryAddresses, startRegistries, type RegistryAddresses, type RegistryPorts } from "./registry.js";
+import type { RealNodePrerequisites } from "./prerequisites.js";
+import { registryAddresses, startRegistries, type RegistryAddresses } from "./registry.js";
 
 export interface RegistryState {
   dir: string;
-  ports: RegistryPorts;
   addresses: RegistryAddresses;
   pids: { registry?: number; authRegistry?: number; proxy?: number };
 }
@@ -38,6 +38,8 @@ export interface RealNodesOptions {
   core: k8s.CoreV1Api;
   env: NodeJS.ProcessEnv;
   freePorts: (count: number) => Promise<number[]>;
+  /** Debian's containerd, runc, CNI plugins and registry (checkRealNodePrerequisites). */
+  tools: RealNodePrerequisites;
   progress: (line: string) => void;
   /** Called with the state as it grows, so `down` can clean up after a failure half-way. */
   record: (state: RealNodesState) => void;
@@ -64,10 +66,9 @@ function httpStatus(url: string): Promise<number> {
 async function startRegistry(options: RealNodesOptions, state: RealNodesState): Promise<void> {
   const [registry, authRegistry, proxy, authProxy] = await options.freePorts(4);
   const ports = { registry: registry!, authRegistry: authRegistry!, proxy: proxy!, authProxy: authProxy! };
-  state.registry.ports = ports;
   state.registry.addresses = registryAddresses(ports);
   mkdirSync(state.registry.dir, { recursive: true, mode: 0o700 });
-  const processes = startRegistries({ dir: state.registry.dir, logDir: path.join(options.stateDir, "logs"), ports, binary: checkRealNodePrerequisites().registry, env: options.env });
+  const processes = startRegistries({ dir: state.registry.dir, logDir: path.join(options.stateDir, "logs"), ports, binary: options.tools.registry, env: options.env });
   options.started.push(processes.registry, processes.authRegistry, processes.proxy);
   state.registry.pids = { registry: processes.registry.pid, authRegistry: processes.authRegistry.pid, proxy: processes.proxy.pid };
   options.record(state);
@@ -91,19 +92,17 @@ async function waitForRealNodes(core: k8s.CoreV1Api, names: string[], timeoutMs:
   await pollUntil(async () => {
     stillRunning();
     const nodes = await core.listNode({ labelSelector: "type=real" });
-    const ready = nodes.items.filter((n) =>
-      names.includes(n.metadata!.name!) &&
-      n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
-      !n.spec?.taints?.some((t) => t.key === "node.kubernetes.io/not-ready"));
+    const ready = nodes.items.filter((n) => names.includes(n.metadata!.name!) && isNodeSchedulable(n));
     return ready.length === names.length;
   }, { what: `real node(s) ${names.join(", ")} to be Ready`, timeoutMs, isFatal: (e) => e instanceof NodeProcessExited });
 }
 
 /** Starts the registry, pushes the standard images and starts `count` real nodes. */
 export async function startRealNodes(options: RealNodesOptions): Promise<RealNodesState> {
-  const tools = checkRealNodePrerequisites();
+  const tools = options.tools;
   const state: RealNodesState = {
-    registry: { dir: path.join(options.stateDir, "registry"), ports: { registry: 0, authRegistry: 0, proxy: 0, authProxy: 0 }, addresses: registryAddresses({ registry: 0, authRegistry: 0, proxy: 0, authProxy: 0 }), pids: {} },
+    // Addresses are set once the ports are chosen (startRegistry).
+    registry: { dir: path.join(options.stateDir, "registry"), addresses: registryAddresses({ registry: 0, authRegistry: 0, proxy: 0, authProxy: 0 }), pids: {} },
     nodes: [],
   };
   options.progress("starting the local registry");
@@ -120,9 +119,9 @@ export async function startRealNodes(options: RealNodesOptions): Promise<RealNod
     const node = await prepareRealNode({
       name, dir, server: options.server, ca: options.ca, caFile: options.caFile,
       nodeCertificate: issueNodeCertificate(options.ca, name, new Date()),
-      registries: [a.push, a.pull, a.authPull], sandboxImage: `${a.pull}/kube-prepull/pause:3.10`,
+      registries: [a.push, a.pull, a.authPull], sandboxImage: `${a.pull}/${PAUSE_IMAGE_NAME}`,
       subnet: await freePodSubnet(dir), ports: { kubelet: kubelet!, healthz: healthz! },
-    });
+    }, tools);
     state.nodes.push(node);
     options.record(state);
     const containerd = startContainerd(node, tools, options.env);

@@ -47,8 +47,8 @@ describe("a real node's configuration", () => {
   });
 
   it("keeps containerd's state in the node's folder and off everything but 127.0.0.1", () => {
-    const toml = containerdConfig("/n", "127.0.0.1:5001/kube-prepull/pause:3.10");
-    for (const line of ['root = "/n/containerd/root"', 'Root = "/n/runc"', 'address = "/n/run/containerd.sock"', "restrict_oom_score_adj = true", 'stream_server_address = "127.0.0.1"']) {
+    const toml = containerdConfig("/n", "127.0.0.1:5001/kube-prepull/pause:3.10", { runc: "/usr/sbin/runc", cniBin: "/usr/lib/cni/bridge" });
+    for (const line of ['root = "/n/containerd/root"', 'Root = "/n/runc"', 'BinaryName = "/usr/sbin/runc"', 'bin_dir = "/usr/lib/cni"', 'address = "/n/run/containerd.sock"', "restrict_oom_score_adj = true", 'stream_server_address = "127.0.0.1"']) {
       assert.ok(toml.includes(line), `containerd.toml has ${line}`);
     }
     assert.match(DEFAULT_HOSTS_TOML, /server = "http:\/\/127\.0\.0\.1:9"/, "unknown registries resolve to a closed loopback port");
