@@ -3,7 +3,9 @@
 // https://kubernetes.io/docs/concepts/cluster-administration/admission-webhooks-good-practices/
 import type * as k8s from "@kubernetes/client-node";
 import { LABELS, MANAGED_BY } from "../prepull/annotations.js";
-import { ADMISSION_PATHS } from "../server/admission-app.js";
+import { WORKLOADS } from "../workloads/kinds.js";
+import type { Workload } from "../workloads/workload.js";
+import { admissionPath } from "./paths.js";
 
 export type InstallMode = "opt-in" | "cluster-wide";
 
@@ -39,12 +41,12 @@ function clientConfig(target: WebhookTarget, path: string): k8s.Admissionregistr
   return { service: { ...target.service, path }, caBundle };
 }
 
-const RULES: k8s.V1RuleWithOperations[] = [
-  // "deployments" without subresources: scale and status writes never reach the webhook.
-  { apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["deployments"], scope: "Namespaced" },
+// The workload resource without subresources: scale and status writes never reach the webhooks.
+const rulesOf = (w: Workload): k8s.V1RuleWithOperations[] => [
+  { apiGroups: [w.group], apiVersions: [w.version], operations: ["CREATE", "UPDATE"], resources: [w.resource], scope: "Namespaced" },
 ];
-// Never our own objects (the prepull DaemonSets are not Deployments, but an install of kube-prepull
-// itself is, and it must not hold its own rollout).
+// Never our own objects: the prepull DaemonSets, and an install of kube-prepull itself, which must
+// not hold its own rollout.
 const OBJECT_SELECTOR: k8s.V1LabelSelector = {
   matchExpressions: [{ key: LABELS.managedBy, operator: "NotIn", values: [MANAGED_BY] }],
 };
@@ -61,48 +63,43 @@ export function renderWebhookConfigurations(options: WebhookConfigurationOptions
     failurePolicy: "Ignore",
     matchPolicy: "Equivalent",
     timeoutSeconds: options.timeoutSeconds,
-    rules: RULES,
     namespaceSelector: namespaceSelector(options.mode, options.ownNamespace),
     objectSelector: OBJECT_SELECTOR,
   };
-  const labels = { [LABELS.managedBy]: MANAGED_BY };
+  const metadata = { name: options.name, labels: { [LABELS.managedBy]: MANAGED_BY } };
   return {
     mutating: {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "MutatingWebhookConfiguration",
-      metadata: { name: options.name, labels },
-      webhooks: [
-        {
-          ...common,
-          name: "prepull.deployments.kube-prepull.io",
-          clientConfig: clientConfig(options.target, ADMISSION_PATHS.mutate),
-          // Idempotent: a re-invocation sees its own patch and changes nothing.
-          reinvocationPolicy: "IfNeeded",
-          // Only writes that can add images: every CREATE, and UPDATEs that change the pod template.
-          matchConditions: [
-            { name: "template-changed", expression: "request.operation == 'CREATE' || object.spec.template != oldObject.spec.template" },
-          ],
-        },
-      ],
+      metadata,
+      webhooks: WORKLOADS.map((w) => ({
+        ...common,
+        name: `prepull.${w.resource}.kube-prepull.io`,
+        rules: rulesOf(w),
+        clientConfig: clientConfig(options.target, admissionPath("mutate", w)),
+        // Idempotent: a re-invocation sees its own patch and changes nothing.
+        reinvocationPolicy: "IfNeeded",
+        // Only writes that can add images: every CREATE, and UPDATEs that change the pod template.
+        matchConditions: [{ name: "template-changed", expression: `request.operation == 'CREATE' || ${w.templateChanged}` }],
+      })),
     },
     validating: {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingWebhookConfiguration",
-      metadata: { name: options.name, labels },
-      webhooks: [
-        {
-          ...common,
-          name: "annotations.deployments.kube-prepull.io",
-          clientConfig: clientConfig(options.target, ADMISSION_PATHS.validate),
-          matchConditions: [
-            {
-              name: "annotations-changed",
-              expression:
-                "request.operation == 'CREATE' || !has(object.metadata.annotations) || !has(oldObject.metadata.annotations) || object.metadata.annotations != oldObject.metadata.annotations",
-            },
-          ],
-        },
-      ],
+      metadata,
+      webhooks: WORKLOADS.map((w) => ({
+        ...common,
+        name: `annotations.${w.resource}.kube-prepull.io`,
+        rules: rulesOf(w),
+        clientConfig: clientConfig(options.target, admissionPath("validate", w)),
+        matchConditions: [
+          {
+            name: "annotations-changed",
+            expression:
+              "request.operation == 'CREATE' || !has(object.metadata.annotations) || !has(oldObject.metadata.annotations) || object.metadata.annotations != oldObject.metadata.annotations",
+          },
+        ],
+      })),
     },
   };
 }

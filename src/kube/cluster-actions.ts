@@ -1,24 +1,34 @@
 // The controller's writes to the cluster, each idempotent: creating what exists or deleting what is
 // gone succeeds, and hold releases are conditional JSON patches that fail harmlessly when the
-// Deployment's held-by changed meanwhile.
+// workload's held-by changed meanwhile. Workloads are patched through their kind's adapter.
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import type { PrepullStatus } from "../prepull/progress.js";
 import { pointerSegment, type JsonPatchOperation } from "../admission/review.js";
+import type { Workload, WorkloadClients } from "../workloads/workload.js";
+
+/** One workload, with the adapter of its kind. */
+export interface WorkloadRef {
+  workload: Workload;
+  namespace: string;
+  name: string;
+}
 
 export interface ClusterActions {
   createDaemonSet(daemonSet: k8s.V1DaemonSet): Promise<void>;
   deleteDaemonSet(namespace: string, name: string): Promise<void>;
   /** Replaces the pod template's affinity (the node list of the next wave). */
   setDaemonSetAffinity(namespace: string, name: string, affinity: k8s.V1Affinity): Promise<void>;
-  writeStatus(namespace: string, name: string, status: PrepullStatus): Promise<void>;
-  /** Unpauses and removes held-by if held-by still equals `heldBy`; false if it changed. */
-  releaseHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
-  /** Removes held-by only (the user resumed the rollout themselves). */
-  forgetHold(namespace: string, name: string, heldBy: string): Promise<boolean>;
-  /** An Event on a Deployment, or on the object of `kind` (list items carry no apiVersion/kind). */
-  recordEvent(object: k8s.KubernetesObject, type: "Normal" | "Warning", reason: string, message: string, now: Date, kind?: { apiVersion: string; kind: string }): Promise<void>;
+  writeStatus(ref: WorkloadRef, status: PrepullStatus): Promise<void>;
+  /**
+   * Applies `release` (the adapter's operations; none when the user resumed the rollout
+   * themselves) and removes held-by, if held-by still equals `heldBy`; false if it changed or the
+   * workload is gone.
+   */
+  endHold(ref: WorkloadRef, heldBy: string, release: JsonPatchOperation[]): Promise<boolean>;
+  /** An Event on the object of `kind` (list items carry no apiVersion/kind). */
+  recordEvent(object: k8s.KubernetesObject, type: "Normal" | "Warning", reason: string, message: string, now: Date, kind: { apiVersion: string; kind: string }): Promise<void>;
 }
 
 export function errorCode(error: unknown): number | undefined {
@@ -44,19 +54,9 @@ const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.
 export function createClusterActions(kubeConfig: k8s.KubeConfig, component: string): ClusterActions {
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
   const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
   const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-
-  const conditionalPatch = async (namespace: string, name: string, body: JsonPatchOperation[]): Promise<boolean> => {
-    try {
-      await apps.patchNamespacedDeployment({ name, namespace, body }, jsonPatch);
-      return true;
-    } catch (error) {
-      // 422: a `test` failed (held-by changed or is gone); 404: the Deployment is gone.
-      if (errorCode(error) === 422 || errorCode(error) === 404) return false;
-      throw error;
-    }
-  };
 
   return {
     async createDaemonSet(daemonSet) {
@@ -81,30 +81,25 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
         if (errorCode(error) !== 404) throw error;
       }
     },
-    async writeStatus(namespace, name, status) {
+    async writeStatus({ workload, namespace, name }, status) {
       try {
-        await apps.patchNamespacedDeployment(
-          { name, namespace, body: { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: JSON.stringify(status) } } } },
-          mergePatch,
-        );
+        await workload.api.patch(clients, namespace, name, { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: JSON.stringify(status) } } }, mergePatch);
       } catch (error) {
         if (errorCode(error) !== 404) throw error;
       }
     },
-    releaseHold(namespace, name, heldBy) {
-      return conditionalPatch(namespace, name, [
-        { op: "test", path: HELD_BY_PATH, value: heldBy },
-        { op: "replace", path: "/spec/paused", value: false },
-        { op: "remove", path: HELD_BY_PATH },
-      ]);
+    async endHold({ workload, namespace, name }, heldBy, release) {
+      const body: JsonPatchOperation[] = [{ op: "test", path: HELD_BY_PATH, value: heldBy }, ...release, { op: "remove", path: HELD_BY_PATH }];
+      try {
+        await workload.api.patch(clients, namespace, name, body, jsonPatch);
+        return true;
+      } catch (error) {
+        // 422: a `test` failed (held-by changed or is gone); 404: the workload is gone.
+        if (errorCode(error) === 422 || errorCode(error) === 404) return false;
+        throw error;
+      }
     },
-    forgetHold(namespace, name, heldBy) {
-      return conditionalPatch(namespace, name, [
-        { op: "test", path: HELD_BY_PATH, value: heldBy },
-        { op: "remove", path: HELD_BY_PATH },
-      ]);
-    },
-    async recordEvent(object, type, reason, message, now, kind = { apiVersion: "apps/v1", kind: "Deployment" }) {
+    async recordEvent(object, type, reason, message, now, kind) {
       const namespace = object.metadata!.namespace!;
       await core.createNamespacedEvent({
         namespace,

@@ -26,6 +26,8 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
   /** e.g. `metadata.name=x`: how RBAC rules restricted by resourceNames allow a list/watch. */
   fieldSelector?: string;
   onEvent: (type: ObjectEvent, object: T) => void;
+  /** Secondary indexes by name: the values an object is found under (client-go's Indexers). */
+  indexers?: Record<string, (object: T) => string[]>;
   /** What the cache keeps of each object (default: all but managedFields). */
   transform?: (object: T) => T;
   log: Logger;
@@ -47,6 +49,8 @@ export function objectKey(object: k8s.KubernetesObject): string {
 
 export class Reflector<T extends k8s.KubernetesObject> {
   private readonly store = new Map<string, T>();
+  /** index name → index value → object key → object */
+  private readonly indices = new Map<string, Map<string, Map<string, T>>>();
   private running = false;
   private synced = false;
   private abort: AbortController | undefined;
@@ -60,6 +64,42 @@ export class Reflector<T extends k8s.KubernetesObject> {
 
   list(): T[] {
     return [...this.store.values()];
+  }
+
+  /** The cached objects an indexer maps to `value`. */
+  byIndex(index: string, value: string): T[] {
+    return [...(this.indices.get(index)?.get(value)?.values() ?? [])];
+  }
+
+  private put(key: string, object: T): void {
+    const old = this.store.get(key);
+    if (old) this.unindex(key, old);
+    this.store.set(key, object);
+    for (const [name, indexer] of Object.entries(this.options.indexers ?? {})) {
+      const index = this.indices.get(name) ?? new Map<string, Map<string, T>>();
+      this.indices.set(name, index);
+      for (const value of indexer(object)) {
+        const entries = index.get(value) ?? new Map<string, T>();
+        index.set(value, entries.set(key, object));
+      }
+    }
+  }
+
+  private remove(key: string): void {
+    const old = this.store.get(key);
+    if (old) this.unindex(key, old);
+    this.store.delete(key);
+  }
+
+  private unindex(key: string, object: T): void {
+    for (const [name, indexer] of Object.entries(this.options.indexers ?? {})) {
+      const index = this.indices.get(name);
+      for (const value of indexer(object)) {
+        const entries = index?.get(value);
+        entries?.delete(key);
+        if (entries?.size === 0) index!.delete(value);
+      }
+    }
   }
 
   hasSynced(): boolean {
@@ -126,13 +166,13 @@ export class Reflector<T extends k8s.KubernetesObject> {
     } while (token);
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
-        this.store.delete(key);
+        this.remove(key);
         this.options.onEvent("DELETED", old);
       }
     }
     for (const [key, item] of fresh) {
       const old = this.store.get(key);
-      this.store.set(key, item);
+      this.put(key, item);
       if (!old) this.options.onEvent("ADDED", item);
       else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.options.onEvent("MODIFIED", item);
     }
@@ -178,8 +218,8 @@ export class Reflector<T extends k8s.KubernetesObject> {
             if (type === "BOOKMARK") return;
             const kept = this.shape(object);
             const key = objectKey(kept);
-            if (type === "DELETED") this.store.delete(key);
-            else this.store.set(key, kept);
+            if (type === "DELETED") this.remove(key);
+            else this.put(key, kept);
             this.options.onEvent(type as ObjectEvent, kept);
           },
           (error: unknown) => {

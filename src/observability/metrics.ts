@@ -11,7 +11,7 @@ export interface Metrics {
   nodesPulled: Counter;
   nodesFailed: Counter;
   activePrepulls: Gauge;
-  heldDeployments: Gauge;
+  heldWorkloads: Gauge<"kind">;
   queueDepth: Gauge;
   leader: Gauge;
   keepWarmNodes: Gauge<"list" | "state">;
@@ -52,7 +52,12 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
     nodesPulled: new Counter({ name: "kube_prepull_nodes_pulled_total", help: "Nodes that finished pulling a prepull's images.", registers }),
     nodesFailed: new Counter({ name: "kube_prepull_nodes_failed_total", help: "Nodes whose pull failed.", registers }),
     activePrepulls: new Gauge({ name: "kube_prepull_active_prepulls", help: "Prepull DaemonSets pulling now.", registers }),
-    heldDeployments: new Gauge({ name: "kube_prepull_held_deployments", help: "Deployments whose rollout kube-prepull holds now.", registers }),
+    heldWorkloads: new Gauge({
+      name: "kube_prepull_held_workloads",
+      help: "Workloads whose rollout kube-prepull holds now, by kind.",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
     queueDepth: new Gauge({ name: "kube_prepull_queue_depth", help: "Prepulls waiting for the concurrency cap.", registers }),
     leader: new Gauge({ name: "kube_prepull_leader", help: "1 while this replica runs the controller (holds the Lease), else 0.", registers }),
     keepWarmNodes: new Gauge({

@@ -7,7 +7,7 @@ export const LABELS = {
   /** Namespace opt-in ("true") or opt-out ("false"). */
   enabled: `${PREFIX}enabled`,
   managedBy: "app.kubernetes.io/managed-by",
-  /** On prepull DaemonSets and their pods: the Deployment they prepull for. */
+  /** On prepull DaemonSets and their pods: the Deployment they prepull for (workloadLabel("Deployment")). */
   deployment: `${PREFIX}deployment`,
   /** On prepull pods: the DaemonSet they belong to (its selector). */
   prepull: `${PREFIX}prepull`,
@@ -17,7 +17,10 @@ export const LABELS = {
 
 export const MANAGED_BY = "kube-prepull";
 
-/** Annotations users set on Deployments. */
+/** On prepull DaemonSets and their pods: the workload they prepull for, by kind (kube-prepull.io/statefulset: db). */
+export const workloadLabel = (kind: string): string => `${PREFIX}${kind.toLowerCase()}`;
+
+/** Annotations users set on workloads. */
 export const USER_ANNOTATIONS = {
   prepull: `${PREFIX}prepull`,
   hold: `${PREFIX}hold`,
@@ -26,7 +29,7 @@ export const USER_ANNOTATIONS = {
   maxParallel: `${PREFIX}max-parallel`,
 } as const;
 
-/** Annotations kube-prepull writes on Deployments. */
+/** Annotations kube-prepull writes on workloads. */
 export const SYSTEM_ANNOTATIONS = {
   /** What the controller must do, written by the mutating webhook in the same write (spec §4). */
   request: `${PREFIX}request`,

@@ -1,4 +1,4 @@
-// The run-once prepull DaemonSet (spec §3), rendered from the persisted Deployment. Pure.
+// The run-once prepull DaemonSet (spec §3), rendered from the persisted workload. Pure.
 //
 // Pod shape (the "init containers pull, a tiny main container holds" pattern): a first init
 // container copies the static helper binary into an emptyDir; each new image is an init container
@@ -7,7 +7,8 @@
 // the node. Nothing here mounts a hostPath or a runtime socket; every container passes Pod Security
 // "restricted" (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted).
 import type * as k8s from "@kubernetes/client-node";
-import { LABELS, MANAGED_BY, type NodesMode } from "./annotations.js";
+import { apiVersionOf, type Workload, type WorkloadObject } from "../workloads/workload.js";
+import { LABELS, MANAGED_BY, workloadLabel, type NodesMode } from "./annotations.js";
 import { imageKey } from "./image-reference.js";
 import { imageSetHash, type PrepullRequest } from "./request.js";
 import { EVERY_TARGET_ANNOTATION, restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
@@ -62,16 +63,23 @@ const MAX_NAME = 63;
 const STRATEGY_ANNOTATION = "kube-prepull.io/pull-strategy";
 const REQUEST_ID_ANNOTATION = "kube-prepull.io/request-id";
 
-/** prepull-<deployment>-<hash of the image set>, at most 63 characters (a DNS label). */
-export function prepullDaemonSetName(deploymentName: string, images: string[]): string {
-  const hash = imageSetHash(images);
-  const room = MAX_NAME - "prepull-".length - 1 - hash.length;
-  const base = deploymentName.slice(0, room).replace(/[-.]+$/, "");
-  return `prepull-${base}-${hash}`;
+/**
+ * prepull-<name>-<hash of the image set> for a Deployment (the names of earlier releases, so an
+ * upgrade finds its prepulls in flight), prepull-<short kind>-<name>-<hash of kind and images>
+ * for the other kinds (spec §3a: no clash between a Deployment and a StatefulSet of one name); at
+ * most 63 characters (a DNS label).
+ */
+export function prepullDaemonSetName(workloadName: string, images: string[], workload: Pick<Workload, "kind" | "shortName"> = { kind: "Deployment", shortName: "deploy" }): string {
+  const deployment = workload.kind === "Deployment";
+  const hash = deployment ? imageSetHash(images) : imageSetHash([...images, `kind:${workload.kind}`]);
+  const prefix = deployment ? "prepull-" : `prepull-${workload.shortName}-`;
+  const room = MAX_NAME - prefix.length - 1 - hash.length;
+  const base = workloadName.slice(0, room).replace(/[-.]+$/, "");
+  return `${prefix}${base}-${hash}`;
 }
 
-/** A label value (≤ 63 characters) naming a Deployment; long names are cut and suffixed with a hash. */
-export function deploymentLabelValue(name: string): string {
+/** A label value (≤ 63 characters) naming a workload; long names are cut and suffixed with a hash. */
+export function workloadLabelValue(name: string): string {
   if (name.length <= MAX_NAME) return name;
   return `${name.slice(0, 52).replace(/[-._]+$/, "")}-${imageSetHash([name])}`;
 }
@@ -117,7 +125,7 @@ export function placementOf(template: k8s.V1PodSpec | undefined, nodes: NodesMod
 }
 
 /**
- * What a prepull DaemonSet pulls and for whom, whoever asked: a Deployment (the controller) or
+ * What a prepull DaemonSet pulls and for whom, whoever asked: a workload (the controller) or
  * `kube-prepull run`. The renderer below knows nothing else about its origin.
  */
 export interface PrepullSubject {
@@ -135,32 +143,26 @@ export interface PrepullSubject {
   imagePullSecrets?: k8s.V1LocalObjectReference[];
 }
 
-/** The Deployment's prepull: named after it, owned by it, with its pod's ServiceAccount, pull secrets, pull policies and placement. */
+/** The workload's prepull: named after it, owned by it, with its pod's ServiceAccount, pull secrets, pull policies and placement. */
 export function renderPrepullDaemonSet(input: {
-  deployment: k8s.V1Deployment;
+  workload: Workload;
+  object: WorkloadObject;
   request: PrepullRequest;
   nodes: NodesMode;
   /** The nodes to pull on now (the first wave; never empty), or undefined for every node the placement admits (targets.ts firstNodeList). */
   nodeNames: string[] | undefined;
   config: PrepullPodConfig;
 }): k8s.V1DaemonSet {
-  const { deployment, request } = input;
-  const deploymentName = deployment.metadata!.name!;
-  const template = deployment.spec?.template?.spec;
+  const { workload, object, request } = input;
+  const name = object.metadata!.name!;
+  const template = workload.template(object)?.spec;
   const subject: PrepullSubject = {
-    name: prepullDaemonSetName(deploymentName, request.images),
-    namespace: deployment.metadata!.namespace!,
-    labels: { [LABELS.deployment]: deploymentLabelValue(deploymentName) },
+    name: prepullDaemonSetName(name, request.images, workload),
+    namespace: object.metadata!.namespace!,
+    labels: { [workloadLabel(workload.kind)]: workloadLabelValue(name) },
     annotations: { [REQUEST_ID_ANNOTATION]: request.id, ...(input.nodeNames ? {} : { [EVERY_TARGET_ANNOTATION]: "true" }) },
     ownerReferences: [
-      {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        name: deploymentName,
-        uid: deployment.metadata!.uid!,
-        controller: false,
-        blockOwnerDeletion: false,
-      },
+      { apiVersion: apiVersionOf(workload), kind: workload.kind, name, uid: object.metadata!.uid!, controller: false, blockOwnerDeletion: false },
     ],
     images: imagesToPull(template, request.images),
     placement: placementOf(template, input.nodes),

@@ -2,12 +2,12 @@
 // shape → clear 4xx, never a crash) in front of pure decisions. No TLS or listen here.
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import { decideDeploymentMutation } from "../admission/deployment-mutation.js";
-import { validateDeploymentAnnotations } from "../admission/annotation-validation.js";
+import { decideMutation } from "../admission/mutation.js";
+import { validateAnnotations } from "../admission/annotation-validation.js";
+import { ADMISSION_PATHS, admissionPath } from "../admission/paths.js";
 import { allow, deny, parseReview, patched, type AdmissionRequest, type AdmissionReviewResponse } from "../admission/review.js";
 import type { Metrics } from "../observability/metrics.js";
-
-export const ADMISSION_PATHS = { mutate: "/mutate/deployments", validate: "/validate/deployments" } as const;
+import { WORKLOADS } from "../workloads/kinds.js";
 
 // The apiserver sends at most 3 MiB of object (MaxRequestBodyBytes) and a review carries object and
 // oldObject: 8 MiB leaves room without inviting abuse. Express's default (100 KiB) rejects real ones.
@@ -27,7 +27,7 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
   app.set("etag", false);
 
   const mutate: Decider = (request, log) => {
-    const decision = decideDeploymentMutation(request, deps.now());
+    const decision = decideMutation(request, deps.now());
     if (decision.kind === "skip") {
       log.debug({ reason: decision.reason }, "no prepull");
       return { review: allow(request.uid, decision.warnings), decision: "skip" };
@@ -36,7 +36,7 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
     return { review: patched(request.uid, decision.patch, decision.warnings), decision: decision.hold ? "prepull-hold" : "prepull" };
   };
   const validate: Decider = (request) => {
-    const decision = validateDeploymentAnnotations(request);
+    const decision = validateAnnotations(request);
     return decision.allowed
       ? { review: allow(request.uid), decision: "allowed" }
       : { review: deny(request.uid, decision.message), decision: "denied" };
@@ -65,9 +65,9 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
     try {
       outcome = decide(request, log);
     } catch (error) {
-      // Prepull is an optimisation: an internal error never blocks a deploy.
+      // Prepull is an optimisation: an internal error never blocks a write.
       log.error({ err: error }, "admission decision failed; allowing unchanged");
-      outcome = { review: allow(request.uid, ["kube-prepull: internal error; the Deployment was admitted unchanged"]), decision: "error" };
+      outcome = { review: allow(request.uid, ["kube-prepull: internal error; the object was admitted unchanged"]), decision: "error" };
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     deps.metrics.admissionDuration.observe({ webhook, operation: request.operation, decision: outcome.decision }, seconds);
@@ -76,10 +76,12 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
     sendJson(res, 200, outcome.review);
   };
 
-  app.post(ADMISSION_PATHS.mutate, body, route("mutate", mutate));
-  app.post(ADMISSION_PATHS.validate, body, route("validate", validate));
+  for (const workload of WORKLOADS) {
+    app.post(admissionPath("mutate", workload), body, route("mutate", mutate));
+    app.post(admissionPath("validate", workload), body, route("validate", validate));
+  }
   app.use((_req: Request, res: Response) => {
-    sendJson(res, 404, { error: `not found; admission paths are ${Object.values(ADMISSION_PATHS).join(", ")}` });
+    sendJson(res, 404, { error: `not found; admission paths are ${ADMISSION_PATHS.join(", ")}` });
   });
   // body-parser errors carry an HTTP status (413 too large, 400 bad JSON, 415 charset).
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {

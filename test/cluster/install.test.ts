@@ -189,6 +189,14 @@ describe("install from manifests/", () => {
       ["delete", "deployments", { group: "apps", namespace: "default" }],
       ["create", "deployments", { group: "apps", namespace: "default" }],
       ["update", "daemonsets", { group: "apps", namespace: "default" }],
+      ["update", "statefulsets", { group: "apps", namespace: "default" }],
+      ["delete", "statefulsets", { group: "apps", namespace: "default" }],
+      ["create", "jobs", { group: "batch", namespace: "default" }],
+      ["delete", "jobs", { group: "batch", namespace: "default" }],
+      ["update", "cronjobs", { group: "batch", namespace: "default" }],
+      ["delete", "cronjobs", { group: "batch", namespace: "default" }],
+      ["patch", "jobs", { group: "batch", namespace: "default", subresource: "status" }],
+      ["patch", "replicasets", { group: "apps", namespace: "default" }],
       ["patch", "nodes", {}],
       ["update", "leases", { group: "coordination.k8s.io", namespace: "kube-system" }],
       ["create", "leases", { group: "coordination.k8s.io", namespace: "default" }],
@@ -211,6 +219,13 @@ describe("install from manifests/", () => {
     const granted: Array<[string, string, Attributes]> = [
       ["watch", "deployments", { group: "apps" }],
       ["patch", "deployments", { group: "apps", namespace: "team-a" }],
+      ["watch", "statefulsets", { group: "apps" }],
+      ["patch", "statefulsets", { group: "apps", namespace: "team-a" }],
+      ["watch", "daemonsets", { group: "apps" }],
+      ["watch", "jobs", { group: "batch" }],
+      ["patch", "jobs", { group: "batch", namespace: "team-a" }],
+      ["watch", "cronjobs", { group: "batch" }],
+      ["patch", "cronjobs", { group: "batch", namespace: "team-a" }],
       ["create", "daemonsets", { group: "apps", namespace: "team-a" }],
       ["patch", "daemonsets", { group: "apps", namespace: "team-a" }],
       ["delete", "daemonsets", { group: "apps", namespace: "team-a" }],
@@ -243,7 +258,8 @@ describe("install from manifests/", () => {
       // The Service stands in as a url to the balancer; the manifests leave caBundle empty.
       const url = (p: string): k8s.AdmissionregistrationV1WebhookClientConfig => ({ url: `https://127.0.0.1:${balancer!.port}${p}` });
       const patch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
-      await admission.patchMutatingWebhookConfiguration({ name: "kube-prepull", body: [{ op: "replace", path: "/webhooks/0/clientConfig", value: url("/mutate/deployments") }] }, patch);
+      const clientConfigs = mutating.webhooks!.map((w, i) => ({ op: "replace", path: `/webhooks/${i}/clientConfig`, value: url(w.clientConfig.service!.path!) }));
+      await admission.patchMutatingWebhookConfiguration({ name: "kube-prepull", body: clientConfigs }, patch);
       // No validating configuration yet: the replicas cannot be ready without both.
       await admission.deleteValidatingWebhookConfiguration({ name: "kube-prepull" });
 
@@ -263,7 +279,7 @@ describe("install from manifests/", () => {
       for (const r of replicas) assert.equal(await isReady(r), false, `${r.name} must not be ready before both configurations trust its certificate`);
 
       await admission.createValidatingWebhookConfiguration({
-        body: { ...validating, webhooks: validating.webhooks!.map((w) => ({ ...w, clientConfig: url("/validate/deployments") })) },
+        body: { ...validating, webhooks: validating.webhooks!.map((w) => ({ ...w, clientConfig: url(w.clientConfig.service!.path!) })) },
       });
       await waitUntil(async () => (await Promise.all(replicas.map(isReady))).every(Boolean), { what: "both replicas to be ready", timeoutMs: 20_000 });
       const injected = await admission.readValidatingWebhookConfiguration({ name: "kube-prepull" });

@@ -25,7 +25,11 @@ describe("manifests", () => {
   });
 
   it("the cluster-wide overlay uses the code's cluster-wide namespace selector", () => {
-    const [patch] = read("overlays/cluster-wide/cluster-wide-selector.yaml") as [Array<{ value: unknown }>];
-    assert.deepEqual(patch[0]!.value, namespaceSelector("cluster-wide", "kube-prepull"));
+    const [patch] = read("overlays/cluster-wide/cluster-wide-selector.yaml") as [Array<{ path: string; value: unknown }>];
+    const { mutating, validating } = renderWebhookConfigurations({ name: "x", mode: "opt-in", ownNamespace: "kube-prepull", target: { url: "https://x", caBundlePem: "" }, timeoutSeconds: 5 });
+    // One operation per webhook (one per workload kind), in both configurations.
+    assert.equal(mutating.webhooks!.length, validating.webhooks!.length);
+    assert.deepEqual(patch.map((op) => op.path), mutating.webhooks!.map((_w, i) => `/webhooks/${i}/namespaceSelector`));
+    for (const op of patch) assert.deepEqual(op.value, namespaceSelector("cluster-wide", "kube-prepull"));
   });
 });

@@ -4,6 +4,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { reconcile, type Action, type ControllerConfig, type Observed } from "../../../src/controller/reconcile.js";
 import { prepullState, StartOrder } from "../../../src/controller/start-order.js";
 import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import type { PrepullStatus } from "../../../src/prepull/progress.js";
 import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
 import { listedNodes, listsEveryTarget } from "../../../src/prepull/targets.js";
@@ -59,7 +60,7 @@ function node(name: string, options: { ready?: boolean; images?: string[] } = {}
 }
 
 function daemonSet(nodes: string[], options: { settled?: boolean; desired?: number; createdAt?: number } = {}): k8s.V1DaemonSet {
-  const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: nodes, config: CONFIG.pod });
+  const ds = renderPrepullDaemonSet({ workload: deploymentWorkload, object: deployment(), request: REQUEST, nodes: "eligible", nodeNames: nodes, config: CONFIG.pod });
   ds.metadata = { ...ds.metadata, generation: 1, creationTimestamp: at(options.createdAt ?? 1) };
   ds.status = {
     observedGeneration: options.settled === false ? 0 : 1,
@@ -97,8 +98,8 @@ const pulling = (overrides: Partial<PrepullStatus> = {}): PrepullStatus => ({
   ...overrides,
 });
 
-function run(observed: Partial<Observed> & { deployment: k8s.V1Deployment }, config: ControllerConfig = CONFIG) {
-  return reconcile({ daemonSets: [], pods: [], nodes: [node("a"), node("b"), node("c")], mayStart: true, now: at(2), ...observed }, config);
+function run({ deployment, ...observed }: Partial<Omit<Observed, "workload" | "object">> & { deployment: k8s.V1Deployment }, config: ControllerConfig = CONFIG) {
+  return reconcile({ workload: deploymentWorkload, object: deployment, daemonSets: [], pods: [], nodes: [node("a"), node("b"), node("c")], mayStart: true, now: at(2), ...observed }, config);
 }
 const kinds = (actions: Action[]): string[] => actions.map((a) => (a.kind === "event" ? `event:${a.reason}` : a.kind));
 const statusOf = (actions: Action[]): PrepullStatus | undefined => actions.findLast((a) => a.kind === "write-status")?.status;
@@ -243,7 +244,7 @@ describe("reconcile: progress, waves and completion", () => {
 
   it("fails, and releases, when the API server dropped the image volumes", () => {
     const config = { ...CONFIG, pod: { ...CONFIG.pod, strategy: "image-volumes" as const } };
-    const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["a", "b", "c"], config: config.pod });
+    const ds = renderPrepullDaemonSet({ workload: deploymentWorkload, object: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["a", "b", "c"], config: config.pod });
     ds.metadata = { ...ds.metadata, generation: 1, creationTimestamp: at(1) };
     ds.status = { observedGeneration: 1, desiredNumberScheduled: 3, currentNumberScheduled: 3, numberMisscheduled: 0, numberReady: 3 };
     const kept = run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) }, config);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
-import { deploymentLabelValue, imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import { workloadLabelValue, imageVolumesDropped, imagesToPull, placementOf, prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import { listedNodes } from "../../../src/prepull/targets.js";
 
 const REQUEST = { id: "r1", images: ["registry.example/app:v2", "busybox"], requestedAt: "2026-11-22T10:00:00Z", hold: false };
@@ -32,7 +33,7 @@ function deployment(spec: Partial<k8s.V1PodSpec> = {}): k8s.V1Deployment {
 }
 
 const render = (nodes: "eligible" | "all" = "eligible", d = deployment()): k8s.V1DaemonSet =>
-  renderPrepullDaemonSet({ deployment: d, request: REQUEST, nodes, nodeNames: ["n1", "n2"], config: CONFIG });
+  renderPrepullDaemonSet({ workload: deploymentWorkload, object: d, request: REQUEST, nodes, nodeNames: ["n1", "n2"], config: CONFIG });
 
 describe("prepull DaemonSet names", () => {
   it("is deterministic, independent of image order and spelling, and a DNS label", () => {
@@ -45,10 +46,10 @@ describe("prepull DaemonSet names", () => {
     assert.match(long, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   });
   it("cuts long Deployment names for label values", () => {
-    assert.equal(deploymentLabelValue("web"), "web");
-    const value = deploymentLabelValue("x".repeat(80));
+    assert.equal(workloadLabelValue("web"), "web");
+    const value = workloadLabelValue("x".repeat(80));
     assert.ok(value.length <= 63);
-    assert.notEqual(value, deploymentLabelValue("x".repeat(81)));
+    assert.notEqual(value, workloadLabelValue("x".repeat(81)));
   });
 });
 
@@ -145,7 +146,7 @@ describe("prepull DaemonSet rendering (spec §3)", () => {
 });
 
 describe("image-volume pull strategy", () => {
-  const ds = renderPrepullDaemonSet({ deployment: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["n1"], config: { ...CONFIG, strategy: "image-volumes" } });
+  const ds = renderPrepullDaemonSet({ workload: deploymentWorkload, object: deployment(), request: REQUEST, nodes: "eligible", nodeNames: ["n1"], config: { ...CONFIG, strategy: "image-volumes" } });
   const pod = ds.spec!.template.spec!;
 
   it("mounts each image as a read-only image volume into the helper's pause container; nothing runs from the images", () => {

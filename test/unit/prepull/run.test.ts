@@ -15,6 +15,7 @@ import {
   type RunSpec,
 } from "../../../src/prepull/run.js";
 import { renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import { listedNodes } from "../../../src/prepull/targets.js";
 
 const T0 = Date.parse("2026-11-22T10:00:00Z");
@@ -104,7 +105,7 @@ describe("run: the DaemonSet (the controller's renderer)", () => {
       metadata: { name: "web", namespace: "ci", uid: "u" },
       spec: { selector: {}, template: { spec: { imagePullSecrets: [{ name: "regcred" }], nodeSelector: { pool: "web" }, tolerations: SPEC.placement.tolerations!, containers: [{ name: "app", image: "registry.example/app:v2", imagePullPolicy: "IfNotPresent" }] } } },
     };
-    const fromDeployment = renderPrepullDaemonSet({ deployment, request: { id: "r", images: ["registry.example/app:v2"], requestedAt: "", hold: false }, nodes: "eligible", nodeNames: ["a", "b"], config: SPEC.pod }).spec!.template.spec!;
+    const fromDeployment = renderPrepullDaemonSet({ workload: deploymentWorkload, object: deployment, request: { id: "r", images: ["registry.example/app:v2"], requestedAt: "", hold: false }, nodes: "eligible", nodeNames: ["a", "b"], config: SPEC.pod }).spec!.template.spec!;
     assert.deepEqual(pod, fromDeployment);
     assert.deepEqual(pod.imagePullSecrets, [{ name: "regcred" }]);
     assert.equal(pod.initContainers![1]!.imagePullPolicy, "IfNotPresent");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Deployment } from "@kubernetes/client-node";
-import { decideDeploymentMutation } from "../../../src/admission/deployment-mutation.js";
+import { decideMutation } from "../../../src/admission/mutation.js";
 import type { AdmissionRequest } from "../../../src/admission/review.js";
 import { decodeRequest } from "../../../src/prepull/request.js";
 import { applyPatch } from "../../support/json-patch.js";
@@ -47,8 +47,8 @@ function admission(operation: "CREATE" | "UPDATE", object: V1Deployment, oldObje
   };
 }
 
-function apply(object: V1Deployment, operation: "CREATE" | "UPDATE", old?: V1Deployment, dryRun = false): { decision: ReturnType<typeof decideDeploymentMutation>; result: V1Deployment } {
-  const decision = decideDeploymentMutation(admission(operation, object, old, dryRun), NOW);
+function apply(object: V1Deployment, operation: "CREATE" | "UPDATE", old?: V1Deployment, dryRun = false): { decision: ReturnType<typeof decideMutation>; result: V1Deployment } {
+  const decision = decideMutation(admission(operation, object, old, dryRun), NOW);
   const result = decision.kind === "prepull" ? applyPatch(object, decision.patch) : object;
   return { decision, result };
 }
@@ -102,7 +102,7 @@ describe("mutating webhook decision for Deployments", () => {
   ];
   for (const [name, object, old, reason] of skips) {
     it(`does nothing for ${name}`, () => {
-      const decision = decideDeploymentMutation(admission(old ? "UPDATE" : "CREATE", object, old), NOW);
+      const decision = decideMutation(admission(old ? "UPDATE" : "CREATE", object, old), NOW);
       assert.equal(decision.kind, "skip");
       assert.equal(decision.kind === "skip" && decision.reason, reason);
     });
@@ -110,8 +110,8 @@ describe("mutating webhook decision for Deployments", () => {
 
   it("decides a dry run exactly as the real request", () => {
     const object = deployment({ annotations: { "kube-prepull.io/hold": "true" } });
-    const real = decideDeploymentMutation(admission("CREATE", object, undefined, false), NOW);
-    const dry = decideDeploymentMutation(admission("CREATE", object, undefined, true), NOW);
+    const real = decideMutation(admission("CREATE", object, undefined, false), NOW);
+    const dry = decideMutation(admission("CREATE", object, undefined, true), NOW);
     assert.deepEqual(dry, real);
   });
 
@@ -139,7 +139,7 @@ describe("mutating webhook decision for Deployments", () => {
   it("is idempotent when re-invoked on its own patched object", () => {
     const object = deployment({ annotations: { "kube-prepull.io/hold": "true" } });
     const once = apply(object, "CREATE").result;
-    const again = decideDeploymentMutation(admission("CREATE", once), new Date(NOW.getTime() + 1000));
+    const again = decideMutation(admission("CREATE", once), new Date(NOW.getTime() + 1000));
     assert.equal(again.kind, "skip");
   });
 
@@ -159,6 +159,6 @@ describe("mutating webhook decision for Deployments", () => {
 
   it("ignores other kinds", () => {
     const request = { ...admission("CREATE", deployment()), kind: { group: "", version: "v1", kind: "Pod" } };
-    assert.equal(decideDeploymentMutation(request, NOW).kind, "skip");
+    assert.equal(decideMutation(request, NOW).kind, "skip");
   });
 });

@@ -1,0 +1,181 @@
+// The controller's list+watch caches and what their events ask the queue for: one reflector per
+// workload kind (every object but kube-prepull's own), nodes (slimmed), prepull DaemonSets indexed
+// by owning workload, and their pods (slimmed) indexed by DaemonSet, so a reconcile reads only its
+// own objects whatever the cluster size.
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { createKeepWarmLists, type KeepWarmLists } from "../keepwarm/keep-warm-loop.js";
+import type { ClusterActions } from "../kube/cluster-actions.js";
+import { nodeForCache, podForCache } from "../kube/cache-shapes.js";
+import { Reflector } from "../kube/reflector.js";
+import type { Metrics } from "../observability/metrics.js";
+import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
+import { ownerWorkload, WORKLOADS } from "../workloads/kinds.js";
+import { workloadKey, type Workload, type WorkloadKindName, type WorkloadObject } from "../workloads/workload.js";
+import { createRunExpiry } from "./run-expiry.js";
+import { clockOf } from "./work-queue.js";
+import type { ControllerConfig } from "./reconcile.js";
+
+/** Queue keys of keep-warm lists (workloads are "<Kind>/<namespace>/<name>"; a list name has no "/"). */
+export const KEEP_WARM_KEY = "keep-warm:";
+/** Pod events of one prepull within this window are handled by one reconcile. */
+const POD_EVENT_BATCH_MS = 200;
+/** Node heartbeats of many nodes come in bursts: folded into one pass over the pulling prepulls. */
+const NODE_EVENT_BATCH_MS = 1000;
+
+const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+// The webhooks' objectSelector excludes the same objects: our own DaemonSets and our own install.
+const NOT_MANAGED_SELECTOR = `${LABELS.managedBy}!=${MANAGED_BY}`;
+
+export interface CacheDeps {
+  kubeConfig: k8s.KubeConfig;
+  actions: ClusterActions;
+  config: ControllerConfig;
+  log: Logger;
+  metrics: Metrics;
+  now: () => Date;
+}
+
+export interface CacheEvents {
+  /** A workload was added, changed (object) or deleted (undefined). */
+  workloadChanged: (key: string, object: WorkloadObject | undefined) => void;
+  enqueue: (key: string, afterMs: number) => void;
+  /** Keys of the prepulls pulling now (node changes matter to them). */
+  pullingKeys: () => string[];
+}
+
+export interface Caches {
+  workload(kind: WorkloadKindName, namespace: string, name: string): { workload: Workload; object: WorkloadObject } | undefined;
+  workloads(kind: WorkloadKindName): WorkloadObject[];
+  daemonSetsOf(workloadKey: string): k8s.V1DaemonSet[];
+  podsOf(namespace: string, daemonSet: string): k8s.V1Pod[];
+  nodes(): k8s.V1Node[];
+  /** The workload has a request or a hold of kube-prepull's. */
+  isOurs(object: WorkloadObject): boolean;
+  keepWarm: KeepWarmLists | undefined;
+  hasSynced: () => boolean;
+  start: () => void;
+  stop: () => void;
+}
+
+const ownerKey = (ds: k8s.V1DaemonSet): string | undefined => {
+  const owner = ownerWorkload(ds);
+  return owner ? workloadKey(owner.workload.kind, ds.metadata!.namespace!, owner.name) : undefined;
+};
+
+const isOurs = (object: WorkloadObject): boolean => {
+  const a = object.metadata?.annotations ?? {};
+  return a[SYSTEM_ANNOTATIONS.request] !== undefined || a[SYSTEM_ANNOTATIONS.heldBy] !== undefined;
+};
+
+function workloadReflector(deps: CacheDeps, events: CacheEvents, workload: Workload): Reflector<WorkloadObject> {
+  const clients = { apps: deps.kubeConfig.makeApiClient(k8s.AppsV1Api), batch: deps.kubeConfig.makeApiClient(k8s.BatchV1Api) };
+  return new Reflector<WorkloadObject>({
+    name: workload.resource,
+    kubeConfig: deps.kubeConfig,
+    path: `/apis/${workload.group}/${workload.version}/${workload.resource}`,
+    labelSelector: NOT_MANAGED_SELECTOR,
+    list: (p) => workload.api.list(clients, p),
+    log: deps.log,
+    onEvent: (type, object) => {
+      const key = workloadKey(workload.kind, object.metadata!.namespace!, object.metadata!.name!);
+      events.workloadChanged(key, type === "DELETED" ? undefined : object);
+      if (type !== "DELETED" && isOurs(object)) events.enqueue(key, 0);
+    },
+  });
+}
+
+export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
+  const { kubeConfig, log } = deps;
+  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, w) }]));
+  const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
+
+  let nodesChanged: NodeJS.Timeout | undefined;
+  const nodes = new Reflector<k8s.V1Node>({
+    name: "nodes",
+    kubeConfig,
+    path: "/api/v1/nodes",
+    list: (p) => core.listNode(p),
+    transform: nodeForCache,
+    log,
+    // Node changes (Ready, cordon, images, new nodes) matter to prepulls in flight.
+    onEvent: () => {
+      nodesChanged ??= setTimeout(() => {
+        nodesChanged = undefined;
+        for (const key of events.pullingKeys()) events.enqueue(key, 0);
+      }, NODE_EVENT_BATCH_MS);
+    },
+  });
+  const daemonSets = new Reflector<k8s.V1DaemonSet>({
+    name: "daemonsets",
+    kubeConfig,
+    path: "/apis/apps/v1/daemonsets",
+    labelSelector: MANAGED_SELECTOR,
+    list: (p) => apps.listDaemonSetForAllNamespaces(p),
+    indexers: { owner: (ds) => [ownerKey(ds) ?? ""].filter(Boolean) },
+    log,
+    onEvent: (type, ds) => {
+      const list = keepWarm?.listOf(ds);
+      if (list) events.enqueue(KEEP_WARM_KEY + list, 0);
+      expiry.observe(ds, type === "DELETED");
+      const key = ownerKey(ds);
+      if (key) events.enqueue(key, 0);
+    },
+  });
+  const pods = new Reflector<k8s.V1Pod>({
+    name: "pods",
+    kubeConfig,
+    path: "/api/v1/pods",
+    labelSelector: MANAGED_SELECTOR,
+    list: (p) => core.listPodForAllNamespaces(p),
+    transform: podForCache,
+    indexers: { daemonSet: (pod) => (pod.metadata?.labels?.[LABELS.prepull] ? [`${pod.metadata.namespace}/${pod.metadata.labels[LABELS.prepull]}`] : []) },
+    log,
+    onEvent: (_type, pod) => {
+      const dsName = pod.metadata?.labels?.[LABELS.prepull];
+      if (!dsName) return;
+      const list = keepWarm?.listOf(pod);
+      if (list) events.enqueue(KEEP_WARM_KEY + list, POD_EVENT_BATCH_MS);
+      const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
+      const key = ds ? ownerKey(ds) : undefined;
+      // Pods of one prepull change in bursts (hundreds of nodes at once): fold each burst into one
+      // reconcile instead of one per pod event, so the controller keeps up with the watch.
+      if (key) events.enqueue(key, POD_EVENT_BATCH_MS);
+    },
+  });
+  const podsOf = (namespace: string, daemonSet: string): k8s.V1Pod[] => pods.byIndex("daemonSet", `${namespace}/${daemonSet}`);
+  const keepWarm = deps.config.keepWarm
+    ? createKeepWarmLists({
+        ...deps,
+        namespace: deps.config.keepWarm.namespace,
+        podConfig: deps.config.pod,
+        daemonSet: (namespace, name) => daemonSets.get(namespace, name),
+        podsOf,
+        changed: (list) => events.enqueue(KEEP_WARM_KEY + list, 0),
+      })
+    : undefined;
+  const reflectors = [...[...workloads.values()].map((w) => w.reflector), nodes, daemonSets, pods, ...(keepWarm ? [keepWarm.reflector] : [])];
+
+  return {
+    workload: (kind, namespace, name) => {
+      const entry = workloads.get(kind);
+      const object = entry?.reflector.get(namespace, name);
+      return entry && object ? { workload: entry.workload, object } : undefined;
+    },
+    workloads: (kind) => workloads.get(kind)?.reflector.list() ?? [],
+    daemonSetsOf: (key) => daemonSets.byIndex("owner", key),
+    podsOf,
+    nodes: () => nodes.list(),
+    isOurs,
+    keepWarm,
+    hasSynced: () => reflectors.every((r) => r.hasSynced()),
+    start: () => reflectors.forEach((r) => r.start()),
+    stop: () => {
+      clearTimeout(nodesChanged);
+      expiry.stop();
+      reflectors.forEach((r) => r.stop());
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// Phase "pulling": a started prepull — its progress from the DaemonSet's pods, the end
+// (succeeded, failed, timed out), the next wave, and progress writes on milestones (spec §4).
+import type * as k8s from "@kubernetes/client-node";
+import { imageVolumesDropped, placementOf, renderPrepullDaemonSet } from "../../prepull/daemonset.js";
+import { LABELS } from "../../prepull/annotations.js";
+import { nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus, type Progress } from "../../prepull/progress.js";
+import type { PrepullRequest } from "../../prepull/request.js";
+import { firstNodeList, parallelLimit, type NodePlan } from "../../prepull/targets.js";
+import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
+
+/** Shortest time between two progress updates of the status annotation. */
+export const PROGRESS_INTERVAL_MS = 2000;
+/** Progress within the same tenth of the nodes is written at most this often. */
+export const PROGRESS_HEARTBEAT_MS = 30_000;
+
+type Started = View & { request: PrepullRequest; currentName: string };
+type Nodes = PrepullStatus["nodes"];
+
+/** Which tenth of its nodes a prepull has pulled: 0…10. */
+const tenth = (n: Nodes): number => (n.desired > 0 ? Math.floor((10 * n.pulled) / n.desired) : 0);
+
+const IMAGE_VOLUMES_DROPPED =
+  "the API server dropped the image volumes of the prepull pods (ImageVolume feature gate off: Kubernetes < 1.35); use the init-containers pull strategy";
+
+/** The end of a prepull, if it has ended: its phase, message and Event. */
+function endOf(observed: Observed, view: Started, daemonSet: k8s.V1DaemonSet | undefined, progress: Progress | undefined, nodes: Nodes, elapsed: number):
+  { phase: PrepullStatus["phase"]; message: string; event: { type: "Normal" | "Warning"; reason: string; message: string } } | undefined {
+  const outcome = progress ? outcomeOf(progress) : { kind: "pulling" as const };
+  if (daemonSet && imageVolumesDropped(daemonSet)) {
+    return { phase: "Failed", message: IMAGE_VOLUMES_DROPPED, event: { type: "Warning", reason: "PrepullFailed", message: IMAGE_VOLUMES_DROPPED } };
+  }
+  if (outcome.kind === "succeeded") {
+    const message = `pulled on ${nodes.pulled} node${nodes.pulled === 1 ? "" : "s"} in ${elapsed.toFixed(1)}s`;
+    return { phase: "Succeeded", message, event: { type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${view.request.images.join(", ")}` } };
+  }
+  if (outcome.kind === "failed") {
+    return { phase: "Failed", message: outcome.message, event: { type: "Warning", reason: "PrepullFailed", message: outcome.message } };
+  }
+  if (observed.now.getTime() >= view.deadline) {
+    const message = `not pulled on every node within ${view.settings.holdTimeoutSeconds}s (${nodes.pulled}/${nodes.desired} pulled)`;
+    return { phase: "TimedOut", message, event: { type: "Warning", reason: "PrepullTimedOut", message } };
+  }
+  return undefined;
+}
+
+/**
+ * Progress is written when another tenth of the nodes pulled, a node failed or the node count
+ * changed — at most every PROGRESS_INTERVAL_MS — and otherwise every PROGRESS_HEARTBEAT_MS: one
+ * write per pod, or per 2 s of a long prepull, would make the API cost of a prepull grow with the
+ * number of nodes (spec §4 "Scale"; docs/benchmarks.md).
+ */
+function progressWrite(current: PrepullStatus, nodes: Nodes, now: Date): { status?: PrepullStatus; requeue?: number } {
+  const known = current.nodes;
+  const countsChanged = nodes.desired !== known.desired || nodes.failed !== known.failed || nodes.skipped !== known.skipped;
+  const changed = countsChanged || nodes.pulled !== known.pulled;
+  if (!changed) return {};
+  const significant = countsChanged || tenth(nodes) !== tenth(known);
+  const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + (significant ? PROGRESS_INTERVAL_MS : PROGRESS_HEARTBEAT_MS);
+  if (now.getTime() >= nextWrite) return { status: { ...current, nodes, updatedAt: now.toISOString() } };
+  return { requeue: nextWrite - now.getTime() };
+}
+
+export function pullingPhase(observed: Observed, view: Started, current: PrepullStatus, plan: NodePlan, config: ControllerConfig): PhaseResult {
+  const { now, workload, object } = observed;
+  const { request, currentName, settings } = view;
+  const actions: Action[] = [];
+  const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
+  const limit = parallelLimit(settings.maxParallel, plan.targets.length);
+  if (!daemonSet && plan.targets.length > 0) {
+    // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
+    const nodeNames = firstNodeList(plan, limit);
+    actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ workload, object, request, nodes: settings.nodes, nodeNames, config: config.pod }) });
+  }
+  const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now.getTime();
+  const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
+  const pods = observed.pods.filter((pod) => pod.metadata?.labels?.[LABELS.prepull] === currentName);
+  const progress = daemonSet ? progressOf({ daemonSet, pods, plan, graceOver: now.getTime() >= graceEnds }) : undefined;
+  const nodes = progress ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped } : current.nodes;
+  const elapsed = secondsSince(current.startedAt, now);
+  const end = endOf(observed, view, daemonSet, progress, nodes, elapsed);
+  if (end) {
+    const status: PrepullStatus = { ...current, phase: end.phase, nodes, finishedAt: now.toISOString(), message: end.message };
+    actions.push({ kind: "write-status", status }, { kind: "count", result: end.phase, seconds: elapsed, pulled: nodes.pulled, failed: nodes.failed }, { kind: "event", ...end.event });
+    return { actions, requeue: [], current: status };
+  }
+  const wave = daemonSet && progress ? nextWaveAffinity({ daemonSet, progress, placement: placementOf(view.template, settings.nodes), limit }) : undefined;
+  if (wave) actions.push({ kind: "set-daemonset-nodes", name: currentName, ...wave });
+  const write = progressWrite(current, nodes, now);
+  if (write.status) actions.push({ kind: "write-status", status: write.status });
+  const requeue = [view.deadline - now.getTime(), ...(write.requeue !== undefined ? [write.requeue] : [])];
+  if (now.getTime() < graceEnds) requeue.push(graceEnds - now.getTime());
+  return { actions, requeue, current: write.status ?? current };
+}

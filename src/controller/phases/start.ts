@@ -1,0 +1,76 @@
+// Phase "start": a request the controller has not started yet (or that waits for the cluster-wide
+// cap) — done at once when nothing needs pulling, timed out while queued, queued, or started
+// with its DaemonSet's first wave (spec §4).
+import { renderPrepullDaemonSet } from "../../prepull/daemonset.js";
+import type { PrepullStatus } from "../../prepull/progress.js";
+import type { PrepullRequest } from "../../prepull/request.js";
+import { firstNodeList, nothingToPullMessage, parallelLimit, type NodePlan } from "../../prepull/targets.js";
+import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
+
+type Started = View & { request: PrepullRequest; currentName: string };
+
+/** The Event and count of a superseded prepull, and the Warnings for invalid annotations, once per request. */
+function announce(view: View, now: Date): Action[] {
+  const actions: Action[] = [];
+  const status = view.status;
+  if (status && status.phase === "Pulling") {
+    actions.push({ kind: "count", result: "Superseded", seconds: secondsSince(status.startedAt, now), pulled: status.nodes.pulled, failed: status.nodes.failed });
+    actions.push({ kind: "event", type: "Normal", reason: "PrepullSuperseded", message: `prepull of ${status.images.join(", ")} superseded by a newer image change` });
+  }
+  for (const problem of view.problems) {
+    actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
+  }
+  return actions;
+}
+
+function finished(status: PrepullStatus, now: Date, event: Action): Action[] {
+  return [
+    { kind: "write-status", status },
+    { kind: "count", result: status.phase, seconds: secondsSince(status.startedAt, now), pulled: 0, failed: 0 },
+    event,
+  ];
+}
+
+function startedEvent(view: Started, plan: NodePlan, first: string[] | undefined): Action {
+  const targets = plan.targets.length;
+  const waves = first && first.length < targets ? `, ${first.length} at a time` : "";
+  const skipped = plan.skipped.length > 0 ? ` (${plan.skipped.length} already have them)` : "";
+  return {
+    kind: "event",
+    type: "Normal",
+    reason: "PrepullStarted",
+    message: `pulling ${view.request.images.join(", ")} on ${targets} node${targets === 1 ? "" : "s"}${skipped}${waves} with daemonset/${view.currentName}${view.request.hold ? " (rollout held)" : ""}`,
+  };
+}
+
+export function startPhase(observed: Observed, view: Started, current: PrepullStatus | undefined, plan: NodePlan, config: ControllerConfig): PhaseResult {
+  const { now } = observed;
+  const { request, currentName, settings } = view;
+  const actions = current ? [] : announce(view, now);
+  const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName };
+  const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
+  if (plan.targets.length === 0) {
+    // Nothing to pull anywhere: done without a DaemonSet.
+    const message = nothingToPullMessage(plan);
+    const status: PrepullStatus = { ...base, phase: "Succeeded", nodes, finishedAt: now.toISOString(), message };
+    actions.push(...finished(status, now, { kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${request.images.join(", ")}` }));
+    return { actions, requeue: [], current: status };
+  }
+  if (now.getTime() >= view.deadline) {
+    const message = `still queued after ${settings.holdTimeoutSeconds}s: the cluster-wide cap on concurrent prepulls was reached`;
+    const status: PrepullStatus = { ...base, phase: "TimedOut", nodes, finishedAt: now.toISOString(), message };
+    actions.push(...finished(status, now, { kind: "event", type: "Warning", reason: "PrepullTimedOut", message }));
+    return { actions, requeue: [], current: status };
+  }
+  if (!observed.mayStart) {
+    if (current) return { actions, requeue: [view.deadline - now.getTime()], current };
+    const status: PrepullStatus = { ...base, phase: "Pulling", nodes, queued: true, message: "queued: the cluster-wide cap on concurrent prepulls is reached" };
+    actions.push({ kind: "write-status", status });
+    return { actions, requeue: [view.deadline - now.getTime()], current: status };
+  }
+  const first = firstNodeList(plan, parallelLimit(settings.maxParallel, plan.targets.length));
+  const daemonSet = renderPrepullDaemonSet({ workload: observed.workload, object: observed.object, request, nodes: settings.nodes, nodeNames: first, config: config.pod });
+  const status: PrepullStatus = { ...base, phase: "Pulling", nodes, startedAt: now.toISOString() };
+  actions.push({ kind: "create-daemonset", daemonSet }, { kind: "write-status", status }, startedEvent(view, plan, first));
+  return { actions, requeue: [], current: status };
+}
