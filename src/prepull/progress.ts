@@ -116,6 +116,58 @@ export function pullFailureOf(pod: k8s.V1Pod, node: string): NodeFailure | undef
   return undefined;
 }
 
+/** The DaemonSet controller has not reported on the current generation yet. */
+function isSettling(daemonSet: k8s.V1DaemonSet): boolean {
+  return (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
+}
+
+/** The prepull's pods by the hostname of their node. */
+function podsByNode(pods: k8s.V1Pod[], plan: NodePlan): Map<string, k8s.V1Pod> {
+  const podByNode = new Map<string, k8s.V1Pod>();
+  for (const pod of pods) {
+    const name = nodeOfPod(pod);
+    if (name) podByNode.set(plan.hostnames.get(name) ?? name, pod);
+  }
+  return podByNode;
+}
+
+/** What a node counts as in the progress; "uncounted" nodes count nowhere. */
+type NodeState = { kind: "pulled" } | { kind: "failed"; failure: NodeFailure } | { kind: "waiting" } | { kind: "inFlight" } | { kind: "uncounted" };
+
+interface NodeContext {
+  /** Nodes the DaemonSet lists. */
+  listed: Set<string>;
+  targets: Set<string>;
+  /** Nodes that report every image. */
+  present: Set<string>;
+  graceOver: boolean;
+  /** The DaemonSet controller made every pod it wants. */
+  allPodsCreated: boolean;
+}
+
+/** The node's pod is Ready, its pull containers were all created, or the node reports every image by now. */
+function hasPulled(pod: k8s.V1Pod, node: string, failure: NodeFailure | undefined, present: Set<string>): boolean {
+  const permanent = failure !== undefined && isPermanent(failure);
+  return !permanent && (isReady(pod) || pulledAllImages(pod) || present.has(node));
+}
+
+/** The scheduler cannot place the node's pod, or the DaemonSet controller made every pod it wants and none is there. */
+function cannotRun(pod: k8s.V1Pod | undefined, allPodsCreated: boolean): boolean {
+  return pod ? isUnschedulable(pod) : allPodsCreated;
+}
+
+function stateOfNode(node: string, pod: k8s.V1Pod | undefined, context: NodeContext): NodeState {
+  const { listed, targets, present } = context;
+  const failure = pod ? pullFailureOf(pod, node) : undefined;
+  if (pod && hasPulled(pod, node, failure, present)) return { kind: "pulled" };
+  if (!listed.has(node) && !targets.has(node) && !present.has(node)) return { kind: "uncounted" };
+  if (failure) return { kind: "failed", failure };
+  if (!targets.has(node)) return { kind: "uncounted" };
+  if (!listed.has(node)) return { kind: "waiting" };
+  if (context.graceOver && cannotRun(pod, context.allPodsCreated)) return { kind: "uncounted" };
+  return { kind: "inFlight" };
+}
+
 /**
  * Per-node progress of a prepull, from its DaemonSet (the nodes it lists), its pods and the current
  * node plan. Nodes that became NotReady or cordoned, or that report the images by now, stop
@@ -125,17 +177,12 @@ export function pullFailureOf(pod: k8s.V1Pod, node: string): NodeFailure | undef
  */
 export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[]; plan: NodePlan; graceOver: boolean }): Progress {
   const { daemonSet, pods, plan, graceOver } = input;
-  const settling = (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
+  const settling = isSettling(daemonSet);
   const allPodsCreated = !settling && pods.length >= (daemonSet.status?.desiredNumberScheduled ?? 0);
   // Nodes are named by their hostname label here (targets.ts); pods know their node by name.
   // Without a node list the DaemonSet covers every current target (new ones included).
   const listed = new Set(listsEveryTarget(daemonSet) ? plan.targets : listedNodes(daemonSet));
-  const targets = new Set(plan.targets);
-  const podByNode = new Map<string, k8s.V1Pod>();
-  for (const pod of pods) {
-    const name = nodeOfPod(pod);
-    if (name) podByNode.set(plan.hostnames.get(name) ?? name, pod);
-  }
+  const podByNode = podsByNode(pods, plan);
   let pulled = 0;
   let inFlight = 0;
   const failures: NodeFailure[] = [];
@@ -144,18 +191,13 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[
   // moves the node from the plan's targets to its "already present" nodes: a node with a pod of
   // this prepull that is Ready, whose pull containers were all created, or that reports every
   // image by now, has pulled.
-  const present = new Set(plan.skipped);
+  const context: NodeContext = { listed, targets: new Set(plan.targets), present: new Set(plan.skipped), graceOver, allPodsCreated };
   for (const node of new Set([...listed, ...plan.targets, ...podByNode.keys()])) {
-    const pod = podByNode.get(node);
-    const failure = pod ? pullFailureOf(pod, node) : undefined;
-    const permanent = failure !== undefined && isPermanent(failure);
-    if (pod && !permanent && (isReady(pod) || pulledAllImages(pod) || present.has(node))) pulled++;
-    else if (!listed.has(node) && !targets.has(node) && !present.has(node)) continue;
-    else if (failure) failures.push(failure);
-    else if (!targets.has(node)) continue;
-    else if (!listed.has(node)) waiting.push(node);
-    else if (graceOver && (pod ? isUnschedulable(pod) : allPodsCreated)) continue;
-    else inFlight++;
+    const state = stateOfNode(node, podByNode.get(node), context);
+    if (state.kind === "pulled") pulled++;
+    else if (state.kind === "failed") failures.push(state.failure);
+    else if (state.kind === "waiting") waiting.push(node);
+    else if (state.kind === "inFlight") inFlight++;
   }
   return {
     desired: pulled + failures.length + inFlight + waiting.length,
