@@ -141,6 +141,44 @@ function renewalTime(cert: X509Certificate, validitySeconds: number): Date {
   return new Date(notAfterOf(cert).getTime() - (validitySeconds * 1000) / 3);
 }
 
+/** The signing CA, if it parses, is a CA, matches its key and has not expired. */
+function usableSigner(pair: PemKeyPair, now: Date): X509Certificate | undefined {
+  const signer = parse(pair.certPem);
+  return signer?.ca && keyMatches(pair) && notAfterOf(signer) > now ? signer : undefined;
+}
+
+/** The serving certificate, if it parses, matches its key, has not expired and a trusted CA signed it. */
+function usableServing(pair: PemKeyPair, trusted: (X509Certificate | undefined)[], now: Date): X509Certificate | undefined {
+  const serving = parse(pair.certPem);
+  const usable = serving !== undefined && keyMatches(pair) && notAfterOf(serving) > now &&
+    trusted.some((ca) => ca !== undefined && issuedBy(serving, ca));
+  return usable ? serving : undefined;
+}
+
+function servingDue(serving: X509Certificate, now: Date, policy: CertificatePolicy): boolean {
+  return now >= renewalTime(serving, policy.servingValiditySeconds) || !sameNames(serving, policy);
+}
+
+/** What to do with a serving certificate that is valid but not signed by the current signer. */
+function moveToSigner(serving: X509Certificate, now: Date, policy: CertificatePolicy, signerTrustedSince: Date | undefined): CertificateAction {
+  // Signed by an earlier CA: move to the signer once every webhook has trusted it long enough.
+  const readyAt = signerTrustedSince && new Date(signerTrustedSince.getTime() + policy.caPropagationSeconds * 1000);
+  if (readyAt && now >= readyAt) return { kind: "renew-serving", reason: "moving to the new CA" };
+  // Look again when it may move, or at the latest when the current one expires.
+  const recheckAt = new Date(Math.min(readyAt?.getTime() ?? Infinity, notAfterOf(serving).getTime()));
+  return { kind: "keep", reason: "waiting for every webhook configuration to trust the new CA", recheckAt };
+}
+
+/** Signer and serving certificate are current: drop expired earlier CAs, or look again when something is due. */
+function pruneOrKeep(signer: X509Certificate, serving: X509Certificate, trusted: (X509Certificate | undefined)[], now: Date, policy: CertificatePolicy): CertificateAction {
+  if (trusted.some((ca) => ca === undefined || notAfterOf(ca) <= now)) {
+    return { kind: "prune-trusted", reason: "an earlier CA expired" };
+  }
+  const next = [renewalTime(signer, policy.caValiditySeconds), renewalTime(serving, policy.servingValiditySeconds),
+    ...trusted.filter((ca) => ca!.fingerprint256 !== signer.fingerprint256).map((ca) => notAfterOf(ca!))];
+  return { kind: "keep", reason: "up to date", recheckAt: new Date(Math.min(...next.map((d) => d.getTime()))) };
+}
+
 /**
  * What to do with the Secret's certificates now. `signerTrustedSince`: since when every webhook's
  * caBundle has trusted the current signer (undefined: not yet, or not known).
@@ -153,10 +191,8 @@ export function decideCertificateAction(input: {
 }): CertificateAction {
   const { set, now, policy } = input;
   if (!set) return { kind: "create", reason: "no certificates yet" };
-  const signer = parse(set.signer.certPem);
-  if (!signer || !signer.ca || !keyMatches(set.signer) || notAfterOf(signer) <= now) {
-    return { kind: "create", reason: "the signing CA is missing, invalid or expired" };
-  }
+  const signer = usableSigner(set.signer, now);
+  if (!signer) return { kind: "create", reason: "the signing CA is missing, invalid or expired" };
   const trusted = set.trusted.map(parse);
   if (!trusted.some((ca) => ca?.fingerprint256 === signer.fingerprint256)) {
     return { kind: "create", reason: "the signing CA is not in the trusted bundle" };
@@ -165,29 +201,11 @@ export function decideCertificateAction(input: {
     return { kind: "rotate-ca", reason: `the CA expires at ${notAfterOf(signer).toISOString()}` };
   }
 
-  const serving = parse(set.serving.certPem);
-  const servingUsable = serving !== undefined && keyMatches(set.serving) && notAfterOf(serving) > now &&
-    trusted.some((ca) => ca !== undefined && issuedBy(serving, ca));
-  if (!serving || !servingUsable) return { kind: "renew-serving", reason: "the serving certificate is missing, invalid, expired or untrusted" };
-
-  const servingDue = now >= renewalTime(serving, policy.servingValiditySeconds) || !sameNames(serving, policy);
-  if (issuedBy(serving, signer)) {
-    if (servingDue) return { kind: "renew-serving", reason: `due (expires ${notAfterOf(serving).toISOString()}) or names changed` };
-  } else {
-    // Signed by an earlier CA: move to the signer once every webhook has trusted it long enough.
-    const readyAt = input.signerTrustedSince && new Date(input.signerTrustedSince.getTime() + policy.caPropagationSeconds * 1000);
-    if (readyAt && now >= readyAt) return { kind: "renew-serving", reason: "moving to the new CA" };
-    // Look again when it may move, or at the latest when the current one expires.
-    const recheckAt = new Date(Math.min(readyAt?.getTime() ?? Infinity, notAfterOf(serving).getTime()));
-    return { kind: "keep", reason: "waiting for every webhook configuration to trust the new CA", recheckAt };
-  }
-
-  if (trusted.some((ca) => ca === undefined || notAfterOf(ca) <= now)) {
-    return { kind: "prune-trusted", reason: "an earlier CA expired" };
-  }
-  const next = [renewalTime(signer, policy.caValiditySeconds), renewalTime(serving, policy.servingValiditySeconds),
-    ...trusted.filter((ca) => ca!.fingerprint256 !== signer.fingerprint256).map((ca) => notAfterOf(ca!))];
-  return { kind: "keep", reason: "up to date", recheckAt: new Date(Math.min(...next.map((d) => d.getTime()))) };
+  const serving = usableServing(set.serving, trusted, now);
+  if (!serving) return { kind: "renew-serving", reason: "the serving certificate is missing, invalid, expired or untrusted" };
+  if (!issuedBy(serving, signer)) return moveToSigner(serving, now, policy, input.signerTrustedSince);
+  if (servingDue(serving, now, policy)) return { kind: "renew-serving", reason: `due (expires ${notAfterOf(serving).toISOString()}) or names changed` };
+  return pruneOrKeep(signer, serving, trusted, now, policy);
 }
 
 /** Carries out an action: the only part with an effect (key generation). */
