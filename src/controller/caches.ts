@@ -85,22 +85,17 @@ function workloadReflector(deps: CacheDeps, events: CacheEvents, workload: Workl
   });
 }
 
-export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
-  const { kubeConfig, log } = deps;
-  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, w) }]));
-  const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
-
+/** Nodes, slimmed; their changes (Ready, cordon, images, new nodes) matter to prepulls in flight. */
+function nodeReflector(deps: CacheDeps, events: CacheEvents): { reflector: Reflector<k8s.V1Node>; stop: () => void } {
+  const core = deps.kubeConfig.makeApiClient(k8s.CoreV1Api);
   let nodesChanged: NodeJS.Timeout | undefined;
-  const nodes = new Reflector<k8s.V1Node>({
+  const reflector = new Reflector<k8s.V1Node>({
     name: "nodes",
-    kubeConfig,
+    kubeConfig: deps.kubeConfig,
     path: "/api/v1/nodes",
     list: (p) => core.listNode(p),
     transform: nodeForCache,
-    log,
-    // Node changes (Ready, cordon, images, new nodes) matter to prepulls in flight.
+    log: deps.log,
     onEvent: () => {
       nodesChanged ??= setTimeout(() => {
         nodesChanged = undefined;
@@ -108,6 +103,17 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
       }, NODE_EVENT_BATCH_MS);
     },
   });
+  return { reflector, stop: () => clearTimeout(nodesChanged) };
+}
+
+export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
+  const { kubeConfig, log } = deps;
+  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, w) }]));
+  const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
+
+  const { reflector: nodes, stop: stopNodes } = nodeReflector(deps, events);
   const daemonSets = new Reflector<k8s.V1DaemonSet>({
     name: "daemonsets",
     kubeConfig,
@@ -173,7 +179,7 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
     hasSynced: () => reflectors.every((r) => r.hasSynced()),
     start: () => reflectors.forEach((r) => r.start()),
     stop: () => {
-      clearTimeout(nodesChanged);
+      stopNodes();
       expiry.stop();
       reflectors.forEach((r) => r.stop());
     },

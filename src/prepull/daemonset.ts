@@ -172,21 +172,13 @@ export function renderPrepullDaemonSet(input: {
   return renderDaemonSet({ subject, nodeNames: input.nodeNames, config: input.config });
 }
 
-/**
- * The DaemonSet for a subject, restricted to `nodeNames` (a run-once prepull's first wave; never
- * empty), or on every node its placement allows when `nodeNames` is undefined (keep-warm lists).
- */
-export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: string[] | undefined; config: PrepullPodConfig }): k8s.V1DaemonSet {
-  const { subject, config } = input;
-  const name = subject.name;
-  const labels = { ...config.extraLabels, [LABELS.managedBy]: MANAGED_BY, ...subject.labels };
-  const podLabels = { ...labels, [LABELS.prepull]: name };
+/** The containers and volumes that make the kubelet pull `pulls`, by pull strategy (spec §3). */
+function pullingContainers(pulls: ImageToPull[], config: PrepullPodConfig): Pick<k8s.V1PodSpec, "initContainers" | "containers" | "volumes"> {
   const mount = { name: HELPER_VOLUME, mountPath: HELPER_MOUNT };
   const helperCommand = (...args: string[]): string[] => [`${HELPER_MOUNT}${HELPER_PATH}`, ...args];
 
   const strategy = config.strategy ?? "init-containers";
   const resources = config.resources ?? PREPULL_RESOURCES;
-  const pulls = subject.images;
   const pullContainers: k8s.V1Container[] = pulls.map(({ image, pullPolicy }, i) => ({
     name: `pull-${i}`,
     image,
@@ -208,6 +200,38 @@ export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: str
     resources,
   };
 
+  return strategy === "image-volumes"
+    ? {
+        containers: [{ ...pause, volumeMounts: imageVolumes.map((v, i) => ({ name: v.name, mountPath: `${HELPER_MOUNT}/images/${i}`, readOnly: true })) }],
+        volumes: imageVolumes,
+      }
+    : {
+        initContainers: [
+          {
+            name: "install-helper",
+            image: config.helperImage,
+            command: [HELPER_PATH, "install", `${HELPER_MOUNT}${HELPER_PATH}`],
+            volumeMounts: [mount],
+            securityContext: CONTAINER_SECURITY,
+            resources,
+          },
+          ...pullContainers,
+        ],
+        containers: [pause],
+        volumes: [{ name: HELPER_VOLUME, emptyDir: { sizeLimit: "16Mi" } }],
+      };
+}
+
+/**
+ * The DaemonSet for a subject, restricted to `nodeNames` (a run-once prepull's first wave; never
+ * empty), or on every node its placement allows when `nodeNames` is undefined (keep-warm lists).
+ */
+export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: string[] | undefined; config: PrepullPodConfig }): k8s.V1DaemonSet {
+  const { subject, config } = input;
+  const name = subject.name;
+  const labels = { ...config.extraLabels, [LABELS.managedBy]: MANAGED_BY, ...subject.labels };
+  const podLabels = { ...labels, [LABELS.prepull]: name };
+  const strategy = config.strategy ?? "init-containers";
   const placement = subject.placement;
   const podSpec: k8s.V1PodSpec = {
     automountServiceAccountToken: false,
@@ -225,26 +249,7 @@ export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: str
       fsGroup: RUN_AS,
       seccompProfile: { type: "RuntimeDefault" },
     },
-    ...(strategy === "image-volumes"
-      ? {
-          containers: [{ ...pause, volumeMounts: imageVolumes.map((v, i) => ({ name: v.name, mountPath: `${HELPER_MOUNT}/images/${i}`, readOnly: true })) }],
-          volumes: imageVolumes,
-        }
-      : {
-          initContainers: [
-            {
-              name: "install-helper",
-              image: config.helperImage,
-              command: [HELPER_PATH, "install", `${HELPER_MOUNT}${HELPER_PATH}`],
-              volumeMounts: [mount],
-              securityContext: CONTAINER_SECURITY,
-              resources,
-            },
-            ...pullContainers,
-          ],
-          containers: [pause],
-          volumes: [{ name: HELPER_VOLUME, emptyDir: { sizeLimit: "16Mi" } }],
-        }),
+    ...pullingContainers(subject.images, config),
   };
 
   return {

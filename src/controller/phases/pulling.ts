@@ -60,22 +60,29 @@ function progressWrite(current: PrepullStatus, nodes: Nodes, now: Date): { statu
   return { requeue: nextWrite - now.getTime() };
 }
 
+/** Where the prepull stands: its DaemonSet, the progress of its pods, the node counts, the grace. */
+function observe(observed: Observed, view: Started, current: PrepullStatus, plan: NodePlan, config: ControllerConfig) {
+  const now = observed.now.getTime();
+  const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === view.currentName);
+  const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now;
+  const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
+  const pods = observed.pods.filter((pod) => pod.metadata?.labels?.[LABELS.prepull] === view.currentName);
+  const progress = daemonSet ? progressOf({ daemonSet, pods, plan, graceOver: now >= graceEnds }) : undefined;
+  const nodes = progress ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped } : current.nodes;
+  return { daemonSet, graceEnds, progress, nodes };
+}
+
 export function pullingPhase(observed: Observed, view: Started, current: PrepullStatus, plan: NodePlan, config: ControllerConfig): PhaseResult {
   const { now, workload, object } = observed;
   const { request, currentName, settings } = view;
   const actions: Action[] = [];
-  const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === currentName);
+  const { daemonSet, graceEnds, progress, nodes } = observe(observed, view, current, plan, config);
   const limit = parallelLimit(settings.maxParallel, plan.targets.length);
   if (!daemonSet && plan.targets.length > 0) {
     // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
     const nodeNames = firstNodeList(plan, limit);
     actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ workload, object, request, nodes: settings.nodes, nodeNames, config: config.pod }) });
   }
-  const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now.getTime();
-  const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
-  const pods = observed.pods.filter((pod) => pod.metadata?.labels?.[LABELS.prepull] === currentName);
-  const progress = daemonSet ? progressOf({ daemonSet, pods, plan, graceOver: now.getTime() >= graceEnds }) : undefined;
-  const nodes = progress ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped } : current.nodes;
   const elapsed = secondsSince(current.startedAt, now);
   const end = endOf(observed, view, daemonSet, progress, nodes, elapsed);
   if (end) {
