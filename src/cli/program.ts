@@ -25,7 +25,7 @@ function inherit(command: Command, path: string): void {
 
 export function buildProgram(ctx: CliContext, options: ProgramOptions): Command {
   const program = new Command("kube-prepull")
-    .description("Pull a Deployment's new images onto its nodes before it rolls out.")
+    .description("Pull a workload's new images onto its nodes before it rolls out (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs).")
     .configureOutput({ writeOut: (text) => ctx.out(text.replace(/\n$/, "")), writeErr: (text) => ctx.err(text.replace(/\n$/, "")) })
     .showHelpAfterError()
     // Usage errors become exceptions main.ts turns into exit code 2 (exit-codes.ts), in every subcommand.

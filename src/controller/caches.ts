@@ -11,7 +11,7 @@ import { Reflector } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { ownerWorkload, WORKLOADS } from "../workloads/kinds.js";
-import { workloadKey, type Workload, type WorkloadKindName, type WorkloadObject } from "../workloads/workload.js";
+import { workloadKey, type Workload, type WorkloadClients, type WorkloadKindName, type WorkloadObject } from "../workloads/workload.js";
 import { createRunExpiry } from "./run-expiry.js";
 import { clockOf } from "./work-queue.js";
 import type { ControllerConfig } from "./reconcile.js";
@@ -68,8 +68,7 @@ const isOurs = (object: WorkloadObject): boolean => {
   return a[SYSTEM_ANNOTATIONS.request] !== undefined || a[SYSTEM_ANNOTATIONS.heldBy] !== undefined;
 };
 
-function workloadReflector(deps: CacheDeps, events: CacheEvents, workload: Workload): Reflector<WorkloadObject> {
-  const clients = { apps: deps.kubeConfig.makeApiClient(k8s.AppsV1Api), batch: deps.kubeConfig.makeApiClient(k8s.BatchV1Api) };
+function workloadReflector(deps: CacheDeps, events: CacheEvents, clients: WorkloadClients, workload: Workload): Reflector<WorkloadObject> {
   return new Reflector<WorkloadObject>({
     name: workload.resource,
     kubeConfig: deps.kubeConfig,
@@ -110,7 +109,8 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
   const { kubeConfig, log } = deps;
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, w) }]));
+  const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
+  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, clients, w) }]));
   const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
 
   const { reflector: nodes, stop: stopNodes } = nodeReflector(deps, events);
@@ -120,7 +120,12 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
     path: "/apis/apps/v1/daemonsets",
     labelSelector: MANAGED_SELECTOR,
     list: (p) => apps.listDaemonSetForAllNamespaces(p),
-    indexers: { owner: (ds) => [ownerKey(ds) ?? ""].filter(Boolean) },
+    indexers: {
+      owner: (ds) => {
+        const key = ownerKey(ds);
+        return key ? [key] : [];
+      },
+    },
     log,
     onEvent: (type, ds) => {
       const list = keepWarm?.listOf(ds);

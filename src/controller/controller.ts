@@ -3,29 +3,19 @@
 // start order of prepulls, and a single worker that reconciles one key at a time. Decisions live
 // in reconcile.ts, their effects in executor.ts, the caches in caches.ts, the start order (spec §4
 // "Scale") in start-order.ts, keep-warm lists in ../keepwarm/.
-import type * as k8s from "@kubernetes/client-node";
-import type { Logger } from "pino";
-import type { ClusterActions } from "../kube/cluster-actions.js";
-import type { Metrics } from "../observability/metrics.js";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { decodeStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
 import { decodeHeldBy, parseWorkloadKey, workloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { WORKLOADS } from "../workloads/kinds.js";
-import { createCaches, KEEP_WARM_KEY, type Caches } from "./caches.js";
+import { createCaches, KEEP_WARM_KEY, type CacheDeps, type Caches } from "./caches.js";
 import { createExecutor } from "./executor.js";
-import { reconcile, type ControllerConfig } from "./reconcile.js";
+import { reconcile } from "./reconcile.js";
 import { prepullState, StartOrder } from "./start-order.js";
 import { WorkQueue } from "./work-queue.js";
 
-export interface ControllerDeps {
-  kubeConfig: k8s.KubeConfig;
-  actions: ClusterActions;
-  config: ControllerConfig;
-  log: Logger;
-  metrics: Metrics;
-  now: () => Date;
-}
+/** What the controller needs: the caches' dependencies (kubeconfig, actions, config, log, metrics, clock). */
+export type ControllerDeps = CacheDeps;
 
 export interface RunningController {
   /** True once every cache has listed once. */
