@@ -1,18 +1,18 @@
 // The controller loop: caches of workloads, nodes, prepull DaemonSets and their pods (watch, never
 // poll), a work queue of workloads and keep-warm lists with per-key backoff, the cluster-wide
-// start order of prepulls, and a single worker that reconciles one key at a time. Decisions live
-// in reconcile.ts, their effects in executor.ts, the caches in caches.ts, the start order (spec §4
-// "Scale") in start-order.ts, keep-warm lists in ../keepwarm/.
+// start order of prepulls, and a single worker that reconciles one key at a time. The worker is in
+// worker.ts, decisions in reconcile.ts, their effects in executor.ts, the caches in caches.ts, the
+// start order (spec §4 "Scale") in start-order.ts, keep-warm lists in ../keepwarm/.
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { decodeStatus } from "../prepull/progress.js";
 import { decodeRequest } from "../prepull/request.js";
-import { decodeHeldBy, parseWorkloadKey, workloadKey, type WorkloadObject } from "../workloads/workload.js";
+import { decodeHeldBy, workloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { WORKLOADS } from "../workloads/kinds.js";
-import { createCaches, KEEP_WARM_KEY, type CacheDeps, type Caches } from "./caches.js";
+import { createCaches, type CacheDeps, type Caches } from "./caches.js";
 import { createExecutor } from "./executor.js";
-import { reconcile } from "./reconcile.js";
 import { prepullState, StartOrder } from "./start-order.js";
 import { WorkQueue } from "./work-queue.js";
+import { createWorker } from "./worker.js";
 
 /** What the controller needs: the caches' dependencies (kubeconfig, actions, config, log, metrics, clock). */
 export type ControllerDeps = CacheDeps;
@@ -22,9 +22,6 @@ export interface RunningController {
   hasSynced: () => boolean;
   stop: () => void;
 }
-
-/** Reconciles asked for by a decision come this much after the deadline, so it has passed. */
-const DEADLINE_SLACK_MS = 50;
 
 const stateOf = (object: WorkloadObject): ReturnType<typeof prepullState> => {
   const a = object.metadata?.annotations ?? {};
@@ -57,42 +54,7 @@ export function startController(deps: ControllerDeps): RunningController {
     },
   });
 
-  const processWorkload = async (key: string): Promise<void> => {
-    const parsed = parseWorkloadKey(key);
-    const found = parsed ? caches.workload(parsed.kind, parsed.namespace, parsed.name) : undefined;
-    if (!parsed || !found) return; // deleted: its DaemonSets go with it (ownerReference)
-    const daemonSets = caches.daemonSetsOf(key);
-    if (!caches.isOurs(found.object) && daemonSets.length === 0) return;
-    const pods = daemonSets.flatMap((ds) => caches.podsOf(parsed.namespace, ds.metadata!.name!));
-    const decision = reconcile({ ...found, daemonSets, pods, nodes: caches.nodes(), mayStart: order.mayStart(key), now: deps.now() }, deps.config);
-    if (decision.actions.length > 0) log.debug({ key, actions: decision.actions.map((a) => a.kind) }, "reconcile");
-    const ref = { workload: found.workload, namespace: parsed.namespace, name: parsed.name };
-    for (const action of decision.actions) await perform(ref, found.object, action);
-    if (decision.requeueAfterMs !== undefined) queue.addAfter(key, decision.requeueAfterMs + DEADLINE_SLACK_MS);
-  };
-
-  const process = async (key: string): Promise<void> => {
-    if (!key.startsWith(KEEP_WARM_KEY)) return processWorkload(key);
-    const refreshAt = await caches.keepWarm?.process(key.slice(KEEP_WARM_KEY.length));
-    if (refreshAt) queue.addAfter(key, refreshAt.getTime() - deps.now().getTime() + DEADLINE_SLACK_MS);
-  };
-
-  let running = true;
-  const work = async (): Promise<void> => {
-    while (running && !caches.hasSynced()) await new Promise((resolve) => setTimeout(resolve, 200));
-    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
-      try {
-        await process(key);
-        queue.forget(key);
-      } catch (error) {
-        // Per-key exponential backoff (5 ms doubling to 1000 s) under an overall rate limit.
-        const retryInMs = queue.addRateLimited(key);
-        log.warn({ key, err: error, retries: queue.retries(key), retryInMs: Math.round(retryInMs) }, "reconcile failed; retrying");
-      } finally {
-        queue.done(key);
-      }
-    }
-  };
+  const worker = createWorker({ caches, queue, perform, mayStart: (key) => order.mayStart(key), config: deps.config, log, now: deps.now });
 
   const gauges = setInterval(() => {
     for (const workload of WORKLOADS) {
@@ -108,11 +70,11 @@ export function startController(deps: ControllerDeps): RunningController {
   gauges.unref();
 
   caches.start();
-  void work();
+  void worker.run();
   return {
     hasSynced: caches.hasSynced,
     stop: () => {
-      running = false;
+      worker.stop();
       clearInterval(gauges);
       queue.shutdown();
       caches.stop();

@@ -1,0 +1,92 @@
+// The controller's worker: takes keys off the work queue one at a time, reconciles the workload (or
+// keep-warm list) behind each from the caches, performs the actions, and hands the key back to the
+// queue: forgotten on success, retried with per-key backoff on failure (as controller-runtime's
+// reconcile loop does). Its ports are small interfaces so the loop is tested against fakes
+// (test/unit/controller/worker.test.ts).
+import type { Logger } from "pino";
+import { parseWorkloadKey } from "../workloads/workload.js";
+import { KEEP_WARM_KEY, type Caches } from "./caches.js";
+import type { Perform } from "./executor.js";
+import { reconcile, type ControllerConfig } from "./reconcile.js";
+import type { WorkQueue } from "./work-queue.js";
+
+/** Reconciles asked for by a decision come this much after the deadline, so it has passed. */
+export const DEADLINE_SLACK_MS = 50;
+/** How often the worker looks whether the caches have synced before it takes the first key. */
+const SYNC_POLL_MS = 200;
+
+export type WorkerCaches = Pick<Caches, "workload" | "daemonSetsOf" | "podsOf" | "nodes" | "isOurs" | "hasSynced" | "keepWarm">;
+export type WorkerQueue = Pick<WorkQueue, "get" | "forget" | "addAfter" | "addRateLimited" | "retries" | "done">;
+
+export interface WorkerPorts {
+  caches: WorkerCaches;
+  queue: WorkerQueue;
+  perform: Perform;
+  /** The cluster-wide start order lets this workload's prepull start now. */
+  mayStart: (key: string) => boolean;
+  config: ControllerConfig;
+  log: Logger;
+  now: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface Worker {
+  /** Reconciles one key; throws what an action threw. */
+  process: (key: string) => Promise<void>;
+  /** Waits for the caches, then processes keys until the queue shuts down or stop() is called. */
+  run: () => Promise<void>;
+  stop: () => void;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createWorker(ports: WorkerPorts): Worker {
+  const { caches, queue, log } = ports;
+  const sleep = ports.sleep ?? defaultSleep;
+  let running = true;
+
+  const processWorkload = async (key: string): Promise<void> => {
+    const parsed = parseWorkloadKey(key);
+    const found = parsed ? caches.workload(parsed.kind, parsed.namespace, parsed.name) : undefined;
+    if (!parsed || !found) return; // deleted: its DaemonSets go with it (ownerReference)
+    const daemonSets = caches.daemonSetsOf(key);
+    if (!caches.isOurs(found.object) && daemonSets.length === 0) return;
+    const pods = daemonSets.flatMap((ds) => caches.podsOf(parsed.namespace, ds.metadata!.name!));
+    const observed = { ...found, daemonSets, pods, nodes: caches.nodes(), mayStart: ports.mayStart(key), now: ports.now() };
+    const decision = reconcile(observed, ports.config);
+    if (decision.actions.length > 0) log.debug({ key, actions: decision.actions.map((a) => a.kind) }, "reconcile");
+    const ref = { workload: found.workload, namespace: parsed.namespace, name: parsed.name };
+    for (const action of decision.actions) await ports.perform(ref, found.object, action);
+    if (decision.requeueAfterMs !== undefined) queue.addAfter(key, decision.requeueAfterMs + DEADLINE_SLACK_MS);
+  };
+
+  const process = async (key: string): Promise<void> => {
+    if (!key.startsWith(KEEP_WARM_KEY)) return processWorkload(key);
+    const refreshAt = await caches.keepWarm?.process(key.slice(KEEP_WARM_KEY.length));
+    if (refreshAt) queue.addAfter(key, refreshAt.getTime() - ports.now().getTime() + DEADLINE_SLACK_MS);
+  };
+
+  const processOrRetry = async (key: string): Promise<void> => {
+    try {
+      await process(key);
+      queue.forget(key);
+    } catch (error) {
+      // Per-key exponential backoff (5 ms doubling to 1000 s) under an overall rate limit.
+      const retryInMs = queue.addRateLimited(key);
+      log.warn({ key, err: error, retries: queue.retries(key), retryInMs: Math.round(retryInMs) }, "reconcile failed; retrying");
+    } finally {
+      queue.done(key);
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    while (running && !caches.hasSynced()) await sleep(SYNC_POLL_MS);
+    while (running) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      await processOrRetry(key);
+    }
+  };
+
+  return { process, run, stop: () => (running = false) };
+}

@@ -1,0 +1,166 @@
+// The controller loop against fakes of its ports: caches in memory, a recording queue, an executor
+// that records (or fails) the actions it is given. The decisions are reconcile's own (not faked).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type * as k8s from "@kubernetes/client-node";
+import { pino } from "pino";
+import { KEEP_WARM_KEY } from "../../../src/controller/caches.js";
+import type { Perform } from "../../../src/controller/executor.js";
+import type { Action, ControllerConfig } from "../../../src/controller/reconcile.js";
+import { WorkQueue, type QueueClock } from "../../../src/controller/work-queue.js";
+import { createWorker, DEADLINE_SLACK_MS, type WorkerCaches, type WorkerQueue } from "../../../src/controller/worker.js";
+import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
+import { deploymentWorkload } from "../../../src/workloads/deployment.js";
+import { workloadKey } from "../../../src/workloads/workload.js";
+
+const NOW = new Date("2026-12-02T10:00:00Z");
+const CONFIG: ControllerConfig = {
+  pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: {} },
+  cleanupTtlSeconds: 900,
+  schedulingGraceSeconds: 30,
+  maxConcurrentPrepulls: 20,
+};
+const REQUEST: PrepullRequest = { id: "req-1", images: ["registry.example/app:v2"], requestedAt: NOW.toISOString(), hold: true };
+const KEY = workloadKey("Deployment", "team", "web");
+
+function deployment(annotations: Record<string, string>): k8s.V1Deployment {
+  return {
+    metadata: { name: "web", namespace: "team", uid: "uid-web", generation: 2, annotations },
+    spec: {
+      replicas: 1,
+      paused: true,
+      selector: { matchLabels: { app: "web" } },
+      template: { spec: { containers: [{ name: "app", image: "registry.example/app:v2" }] } },
+    },
+    status: { observedGeneration: 2 },
+  };
+}
+const HELD = deployment({ "kube-prepull.io/request": encodeRequest(REQUEST), "kube-prepull.io/held-by": REQUEST.id, "kube-prepull.io/hold": "true" });
+const NODE: k8s.V1Node = { metadata: { name: "n1", labels: { "kubernetes.io/hostname": "n1" } }, spec: {}, status: { conditions: [{ type: "Ready", status: "True" }], images: [] } };
+
+function fakeCaches(objects: Record<string, k8s.V1Deployment>, options: { synced?: () => boolean; keepWarm?: (list: string) => Promise<Date | undefined> } = {}): WorkerCaches {
+  return {
+    workload: (kind, namespace, name) => {
+      const object = objects[workloadKey(kind, namespace, name)];
+      return object ? { workload: deploymentWorkload, object } : undefined;
+    },
+    daemonSetsOf: () => [],
+    podsOf: () => [],
+    nodes: () => [NODE],
+    isOurs: (o) => o.metadata?.annotations?.["kube-prepull.io/request"] !== undefined,
+    hasSynced: options.synced ?? (() => true),
+    keepWarm: options.keepWarm ? ({ process: options.keepWarm } as unknown as WorkerCaches["keepWarm"]) : undefined,
+  };
+}
+
+/** A queue that hands out the given keys, then reports shutdown, and records what it is told. */
+function recordingQueue(keys: string[]): WorkerQueue & { calls: string[] } {
+  const pending = [...keys];
+  const calls: string[] = [];
+  return {
+    calls,
+    get: () => Promise.resolve(pending.shift()),
+    forget: (key) => void calls.push(`forget ${key}`),
+    addAfter: (key, ms) => void calls.push(`addAfter ${key} ${ms}`),
+    addRateLimited: (key) => (calls.push(`addRateLimited ${key}`), 5),
+    retries: () => 1,
+    done: (key) => void calls.push(`done ${key}`),
+  };
+}
+
+function recordingExecutor(fail?: (action: Action) => boolean): Perform & { performed: string[] } {
+  const performed: string[] = [];
+  const perform = ((ref, _object, action) => {
+    if (fail?.(action)) return Promise.reject(new Error(`${action.kind} refused`));
+    performed.push(`${ref.workload.kind}/${ref.namespace}/${ref.name} ${action.kind}`);
+    return Promise.resolve();
+  }) as Perform & { performed: string[] };
+  perform.performed = performed;
+  return perform;
+}
+
+const log = pino({ level: "silent" });
+const worker = (caches: WorkerCaches, queue: WorkerQueue, perform: Perform, mayStart = true) =>
+  createWorker({ caches, queue, perform, mayStart: () => mayStart, config: CONFIG, log, now: () => NOW, sleep: () => Promise.resolve() });
+
+describe("controller worker", () => {
+  it("performs reconcile's actions for a held workload in order, then forgets its key", async () => {
+    const queue = recordingQueue([KEY]);
+    const perform = recordingExecutor();
+    await worker(fakeCaches({ [KEY]: HELD }), queue, perform).run();
+    assert.ok(perform.performed.length > 0);
+    assert.ok(perform.performed.every((p) => p.startsWith("Deployment/team/web ")));
+    assert.equal(perform.performed[0], "Deployment/team/web create-daemonset");
+    assert.ok(perform.performed.includes("Deployment/team/web write-status"));
+    assert.deepEqual(queue.calls.filter((c) => !c.startsWith("addAfter")), [`forget ${KEY}`, `done ${KEY}`]);
+  });
+
+  it("a queued prepull (no start slot) writes a queued status and creates no DaemonSet", async () => {
+    const perform = recordingExecutor();
+    await worker(fakeCaches({ [KEY]: HELD }), recordingQueue([KEY]), perform, false).run();
+    assert.ok(!perform.performed.some((p) => p.endsWith("create-daemonset")));
+    assert.ok(perform.performed.some((p) => p.endsWith("write-status")));
+  });
+
+  it("a failing action puts the key back with backoff, does not forget it, and stops that key's actions", async () => {
+    const queue = recordingQueue([KEY]);
+    const perform = recordingExecutor((a) => a.kind === "create-daemonset");
+    await worker(fakeCaches({ [KEY]: HELD }), queue, perform).run();
+    assert.deepEqual(perform.performed, []); // create-daemonset came first and failed
+    assert.deepEqual(queue.calls, [`addRateLimited ${KEY}`, `done ${KEY}`]);
+  });
+
+  it("a deleted workload, or one that is not kube-prepull's, asks for nothing", async () => {
+    const plain = deployment({});
+    const other = workloadKey("Deployment", "team", "other");
+    const queue = recordingQueue([KEY, other, "not-a-key"]);
+    const perform = recordingExecutor();
+    await worker(fakeCaches({ [other]: plain }), queue, perform).run();
+    assert.deepEqual(perform.performed, []);
+    assert.deepEqual(queue.calls, [`forget ${KEY}`, `done ${KEY}`, `forget ${other}`, `done ${other}`, "forget not-a-key", "done not-a-key"]);
+  });
+
+  it("a keep-warm key goes to the keep-warm lists and is requeued for its next refresh", async () => {
+    const seen: string[] = [];
+    const refresh = new Date(NOW.getTime() + 60_000);
+    const caches = fakeCaches({}, { keepWarm: (list) => (seen.push(list), Promise.resolve(refresh)) });
+    const queue = recordingQueue([`${KEEP_WARM_KEY}base`]);
+    await worker(caches, queue, recordingExecutor()).run();
+    assert.deepEqual(seen, ["base"]);
+    assert.ok(queue.calls.includes(`addAfter ${KEEP_WARM_KEY}base ${60_000 + DEADLINE_SLACK_MS}`));
+  });
+
+  it("takes no key before the caches have synced", async () => {
+    let checks = 0;
+    const queue = recordingQueue([KEY]);
+    let gotBeforeSync = false;
+    const get = queue.get;
+    queue.get = () => ((gotBeforeSync ||= checks < 3), get());
+    await worker(fakeCaches({ [KEY]: HELD }, { synced: () => ++checks >= 3 }), queue, recordingExecutor()).run();
+    assert.equal(gotBeforeSync, false);
+    assert.equal(checks, 3);
+  });
+
+  it("with the real work queue, a key that keeps failing is retried with doubling delays", async () => {
+    const delays: number[] = [];
+    let clock = 0;
+    const timers: Array<() => void> = [];
+    const queueClock: QueueClock = { now: () => clock, setTimeout: (fn, ms) => (delays.push(ms), timers.push(fn), { cancel: () => undefined }) };
+    const queue = new WorkQueue({ clock: queueClock });
+    const perform = recordingExecutor(() => true);
+    const w = worker(fakeCaches({ [KEY]: HELD }), queue, perform);
+    queue.add(KEY);
+    const running = w.run();
+    for (let attempt = 0; attempt < 4; attempt++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      clock += 10_000;
+      timers.shift()?.();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    w.stop();
+    queue.shutdown();
+    await running;
+    assert.equal(queue.retries(KEY), 5);
+    assert.deepEqual(delays.slice(0, 4).map(Math.round), [5, 10, 20, 40]);
+  });
+});
