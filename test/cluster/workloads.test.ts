@@ -31,7 +31,9 @@ describe("workload kinds", () => {
 
   before(async () => {
     ns = await createNamespace(kc, "kinds", { "kube-prepull.io/enabled": "true" });
-    running = await startTestServe({ name: `kube-prepull-kinds-${process.pid}`, pullDelay: "4s" });
+    // A short cleanup TTL: kwok may leave a recreated StatefulSet pod Pending, so a rollout there need
+    // not complete; the TTL bounds the prepull DaemonSet's life either way (spec §4 "Cleanup").
+    running = await startTestServe({ name: `kube-prepull-kinds-${process.pid}`, pullDelay: "4s", controller: { cleanupTtlSeconds: 20 } });
     await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {
@@ -79,6 +81,42 @@ describe("workload kinds", () => {
       return heldBy(s) === undefined ? s : undefined;
     }, { what: "kube-prepull to let go of the user's partition", timeoutMs: 30_000 });
     assert.equal(forgotten.spec?.updateStrategy?.rollingUpdate?.partition, 1, "the user's value stays");
+  });
+
+  it("StatefulSet: a second update while held supersedes the first; placement follows its nodeSelector; cleaned up", async () => {
+    const names = await createNodes(core, 2, { prefix: `store-${process.pid}`, labels: { store: "yes" } });
+    try {
+      const tmpl = (image: string, pullDelay?: string): k8s.V1PodTemplateSpec => ({
+        metadata: { labels: { app: "store" }, ...(pullDelay ? { annotations: { "sim.kube-prepull.io/pull-delay": pullDelay } } : {}) },
+        spec: podSpec(image, { nodeSelector: { store: "yes" } }),
+      });
+      const read = (): Promise<k8s.V1StatefulSet> => apps.readNamespacedStatefulSet({ name: "store", namespace: ns.name });
+      await apps.createNamespacedStatefulSet({ namespace: ns.name, body: { metadata: { name: "store", annotations: HOLD }, spec: { replicas: 2, serviceName: "store", selector: { matchLabels: { app: "store" } }, template: tmpl("example.com/store:1") } } });
+      await waitUntil(async () => statusOf(await read())?.phase === "Succeeded", { what: "the create's prepull" });
+
+      const first = prepullDaemonSetName("store", ["example.com/store:2"], statefulSetWorkload);
+      await apps.patchNamespacedStatefulSet({ name: "store", namespace: ns.name, body: { spec: { template: tmpl("example.com/store:2", "60s") } } }, merge);
+      const slow = await waitUntil(() => apps.readNamespacedDaemonSet({ name: first, namespace: ns.name }).catch(() => undefined), { what: `daemonset/${first}` });
+      assert.deepEqual(slow.spec?.template.spec?.nodeSelector, { store: "yes" }, "the prepull goes where the StatefulSet's pods can run");
+
+      const second = prepullDaemonSetName("store", ["example.com/store:3"], statefulSetWorkload);
+      const superseding = await apps.patchNamespacedStatefulSet({ name: "store", namespace: ns.name, body: { spec: { template: tmpl("example.com/store:3") } } }, merge);
+      assert.equal(superseding.spec?.updateStrategy?.rollingUpdate?.partition, 2, "still held by the partition");
+      await waitUntil(async () => (await apps.readNamespacedDaemonSet({ name: first, namespace: ns.name }).catch(() => undefined)) === undefined, { what: `the superseded daemonset/${first} to go` });
+      const released = await waitUntil(async () => { const s = await read(); return heldBy(s) === undefined ? s : undefined; }, { what: "the hold to be released", timeoutMs: 60_000 });
+      assert.equal(statusOf(released)?.phase, "Succeeded");
+      assert.deepEqual(statusOf(released)?.images, ["example.com/store:3"], "the status is the newest request's");
+      assert.equal(statusOf(released)?.daemonSet, second);
+      assert.equal(statusOf(released)?.nodes.desired, 2, "only the StatefulSet's nodes");
+      assert.equal(released.spec?.updateStrategy?.rollingUpdate?.partition, 0);
+      const superseded = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: "involvedObject.name=store,involvedObject.kind=StatefulSet" });
+      assert.ok(superseded.items.some((e) => e.reason === "PrepullSuperseded"), "the supersede is told with an Event");
+      await waitUntil(async () => (await apps.listNamespacedDaemonSet({ namespace: ns.name, labelSelector: "kube-prepull.io/statefulset=store" })).items.length === 0,
+        { what: "the prepull DaemonSets to be cleaned up (rollout complete or cleanup TTL)", timeoutMs: 60_000 });
+    } finally {
+      await apps.deleteNamespacedStatefulSet({ name: "store", namespace: ns.name }).catch(() => undefined);
+      await Promise.all(names.map((name) => core.deleteNode({ name })));
+    }
   });
 
   it("DaemonSet: an update is held by OnDelete and released to the user's own strategy; the prepull runs on its nodes only", async () => {
@@ -143,6 +181,9 @@ describe("workload kinds", () => {
       return statusOf(c)?.images.includes("example.com/report:2") && statusOf(c)?.phase === "Succeeded" ? c : undefined;
     }, { what: "the job template's new image to be prepulled" });
     assert.equal(imageOf(done.spec!.jobTemplate.spec!.template), "example.com/report:2");
+    // A CronJob has no rollout to wait for: its prepull DaemonSets go when the cleanup TTL ends.
+    await waitUntil(async () => (await apps.listNamespacedDaemonSet({ namespace: ns.name, labelSelector: "kube-prepull.io/cronjob=report" })).items.length === 0,
+      { what: "the CronJob's prepull DaemonSets to be cleaned up after the TTL", timeoutMs: 60_000 });
   });
 
   it("a Deployment and a StatefulSet of one name get their own prepulls", async () => {
