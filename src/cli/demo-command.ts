@@ -11,9 +11,9 @@ import { startCluster, type RunningCluster } from "../local-cluster/cluster.js";
 import { waitForPrepullWebhook, waitForServiceAccount } from "../local-cluster/wait.js";
 import { decodeStatus, type PrepullStatus } from "../prepull/progress.js";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
-import { startServe, type RunningServe } from "../serve.js";
+import { startServe, type RunningServe, type ServeOptions } from "../serve.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
-import { progressBar } from "./run-output.js";
+import { createdLines, DEMO_REPLICAS, demoSummaryLines, isRolledOut, releasedPhase, rolloutLine, type RolloutTimeline } from "./demo-output.js";
 import { DEFAULT_HELPER_IMAGE } from "./serve-command.js";
 
 const NAMESPACE = "demo";
@@ -32,46 +32,21 @@ export function demoCommand(ctx: CliContext, isTty: boolean): Command {
     .action(async (flags: DemoFlags) => runDemo(ctx, isTty, flags));
 }
 
+type Say = (line: string) => void;
+
 async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promise<void> {
-  const say = (line: string): void => ctx.out(line);
+  const say: Say = (line) => ctx.out(line);
   const t0 = Date.now();
   const at = (): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
   let cluster: RunningCluster | undefined;
   let serve: RunningServe | undefined;
   try {
     say("kube-prepull demo: building (first run only) and starting the local cluster…");
-    const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
-    cluster = await startCluster({
-      name: "demo",
-      stateRoot: path.join(packageRoot(), ".cluster"),
-      binaries,
-      nodes: flags.nodes,
-      env: ctx.env,
-      progress: (line) => ctx.err(`  [cluster] ${line}`),
-    });
+    cluster = await startDemoCluster(ctx, flags.nodes);
     say(`${at()}  cluster up: ${cluster.state.server}, ${flags.nodes} simulated nodes`);
 
     const kc = cluster.kubeConfig;
-    serve = await startServe({
-      kubeConfig: kc,
-      host: "127.0.0.1",
-      port: 0,
-      opsPort: 0,
-      register: { name: "kube-prepull-demo", mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: true },
-      runController: true,
-      controller: {
-        pod: {
-          helperImage: DEFAULT_HELPER_IMAGE,
-          extraLabels: {},
-          // The simulated kubelets take 2 s to the chosen maximum to "pull" on each node.
-          extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s", "sim.kube-prepull.io/pull-jitter": `${Math.max(2, flags.pullSeconds)}s` },
-        },
-        cleanupTtlSeconds: 600,
-        schedulingGraceSeconds: 30,
-        maxConcurrentPrepulls: 20,
-      },
-      log: pino({ level: "warn" }),
-    });
+    serve = await startServe(demoServeOptions(kc, flags.pullSeconds));
     say(`${at()}  kube-prepull serving on https://127.0.0.1:${serve.admissionPort} (webhook registered with the apiserver)`);
 
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -81,37 +56,12 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
     say(`${at()}  namespace ${NAMESPACE} opted in (label kube-prepull.io/enabled=true)`);
     await waitForPrepullWebhook(apps, NAMESPACE);
 
-    const created = await apps.createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: "shop", annotations: { "kube-prepull.io/hold": "true" } },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: "shop" } },
-          template: {
-            metadata: { labels: { app: "shop" } },
-            spec: { containers: IMAGES.map((image, i) => ({ name: ["web", "metrics"][i]!, image })) },
-          },
-        },
-      },
-    });
-    say(`${at()}  created deployment/shop (3 replicas, kube-prepull.io/hold: "true") with ${IMAGES.join(", ")}`);
-    say(`${at()}  admitted with spec.paused=${String(created.spec?.paused)} and held-by=${created.metadata?.annotations?.[SYSTEM_ANNOTATIONS.heldBy] ?? "-"}: the rollout waits`);
+    const created = await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment() });
+    for (const line of createdLines(created, IMAGES, SYSTEM_ANNOTATIONS.heldBy)) say(`${at()}  ${line}`);
 
     const timeline = await followRollout(apps, say, at, isTty);
     const events = await core.listNamespacedEvent({ namespace: NAMESPACE, fieldSelector: "involvedObject.kind=Deployment,involvedObject.name=shop" });
-    say("");
-    say("summary");
-    say(`  prepull:        ${timeline.status?.phase ?? "?"} — ${timeline.status?.message ?? ""}`);
-    say(`  rollout held:   ${timeline.releasedAt !== undefined ? `${timeline.releasedAt.toFixed(1)} s (until every node had the images)` : "not released"}`);
-    say(`  rollout done:   ${timeline.completedAt !== undefined ? `${timeline.completedAt.toFixed(1)} s after create, its pods started on nodes that already had the images` : "not completed"}`);
-    say(`  DaemonSet gone: ${timeline.cleanedAt !== undefined ? `${timeline.cleanedAt.toFixed(1)} s after create` : "not yet"}`);
-    say("  events:");
-    const ours = events.items.filter((e) => e.source?.component === "kube-prepull");
-    ours.sort((a, b) => new Date(a.firstTimestamp ?? 0).getTime() - new Date(b.firstTimestamp ?? 0).getTime());
-    for (const e of ours) {
-      say(`    ${(e.type ?? "").padEnd(7)} ${(e.reason ?? "").padEnd(17)} ${e.message ?? ""}`);
-    }
+    for (const line of demoSummaryLines(timeline, events.items)) say(line);
   } finally {
     say(`${at()}  tearing down…`);
     await serve?.stop().catch(() => undefined);
@@ -120,46 +70,108 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
   }
 }
 
-async function followRollout(
-  apps: k8s.AppsV1Api,
-  say: (line: string) => void,
-  at: () => string,
-  isTty: boolean,
-): Promise<{ status?: PrepullStatus; releasedAt?: number; completedAt?: number; cleanedAt?: number }> {
+async function startDemoCluster(ctx: CliContext, nodes: number): Promise<RunningCluster> {
+  const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
+  return startCluster({
+    name: "demo",
+    stateRoot: path.join(packageRoot(), ".cluster"),
+    binaries,
+    nodes,
+    env: ctx.env,
+    progress: (line) => ctx.err(`  [cluster] ${line}`),
+  });
+}
+
+/** kube-prepull as the demo runs it: webhook and controller, registered for opt-in namespaces, quiet logs. */
+function demoServeOptions(kubeConfig: k8s.KubeConfig, pullSeconds: number): ServeOptions {
+  return {
+    kubeConfig,
+    host: "127.0.0.1",
+    port: 0,
+    opsPort: 0,
+    register: { name: "kube-prepull-demo", mode: "opt-in", ownNamespace: "kube-prepull", removeOnStop: true },
+    runController: true,
+    controller: {
+      pod: {
+        helperImage: DEFAULT_HELPER_IMAGE,
+        extraLabels: {},
+        // The simulated kubelets take 2 s to the chosen maximum to "pull" on each node.
+        extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s", "sim.kube-prepull.io/pull-jitter": `${Math.max(2, pullSeconds)}s` },
+      },
+      cleanupTtlSeconds: 600,
+      schedulingGraceSeconds: 30,
+      maxConcurrentPrepulls: 20,
+    },
+    log: pino({ level: "warn" }),
+  };
+}
+
+/** deployment/shop with the hold annotation: admission pauses it until its images are pulled. */
+function heldDeployment(): k8s.V1Deployment {
+  return {
+    metadata: { name: "shop", annotations: { "kube-prepull.io/hold": "true" } },
+    spec: {
+      replicas: DEMO_REPLICAS,
+      selector: { matchLabels: { app: "shop" } },
+      template: {
+        metadata: { labels: { app: "shop" } },
+        spec: { containers: IMAGES.map((image, i) => ({ name: ["web", "metrics"][i]!, image })) },
+      },
+    },
+  };
+}
+
+/** The live display: a progress line (redrawn in place on a terminal) and milestones on lines of their own. */
+function rolloutDisplay(say: Say, at: () => string, isTty: boolean): { progress: Say; milestone: Say } {
+  let lastLine = "";
+  return {
+    progress: (line) => {
+      if (line === lastLine) return;
+      if (isTty) process.stdout.write(`\r${at()}  ${line}\x1b[K`);
+      else say(`${at()}  ${line}`);
+      lastLine = line;
+    },
+    milestone: (line) => {
+      if (isTty) process.stdout.write("\n"); // leave the progress line standing above it
+      say(`${at()}  ${line}`);
+    },
+  };
+}
+
+/** Notes the hold's release, then the rollout's completion, the first time each is seen. */
+function recordMilestones(result: RolloutTimeline, d: k8s.V1Deployment, status: PrepullStatus | undefined, elapsed: () => number, milestone: Say): void {
+  const phase = result.releasedAt === undefined ? releasedPhase(d, status) : undefined;
+  if (phase !== undefined) {
+    result.releasedAt = elapsed();
+    milestone(`hold released: ${phase}`);
+  }
+  if (result.releasedAt !== undefined && result.completedAt === undefined && isRolledOut(d)) {
+    result.completedAt = elapsed();
+    milestone(`rollout complete: ${DEMO_REPLICAS}/${DEMO_REPLICAS} replicas available`);
+  }
+}
+
+async function prepullDaemonSetsGone(apps: k8s.AppsV1Api): Promise<boolean> {
+  const left = await apps.listNamespacedDaemonSet({ namespace: NAMESPACE, labelSelector: "app.kubernetes.io/managed-by=kube-prepull" });
+  return left.items.length === 0;
+}
+
+async function followRollout(apps: k8s.AppsV1Api, say: Say, at: () => string, isTty: boolean): Promise<RolloutTimeline> {
   const started = Date.now();
   const elapsed = (): number => (Date.now() - started) / 1000;
-  const result: { status?: PrepullStatus; releasedAt?: number; completedAt?: number; cleanedAt?: number } = {};
-  let lastLine = "";
+  const display = rolloutDisplay(say, at, isTty);
+  const result: RolloutTimeline = {};
   // The demo reads the Deployment twice a second for its display; kube-prepull itself only watches.
   while (elapsed() < 300) {
     const d = await apps.readNamespacedDeployment({ name: "shop", namespace: NAMESPACE });
     const status = decodeStatus(d.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status]);
     result.status = status;
-    const held = d.spec?.paused === true;
-    const nodes = status?.nodes ?? { desired: 0, pulled: 0, failed: 0 };
-    const line = `${progressBar(nodes.pulled, nodes.desired)} ${nodes.pulled}/${nodes.desired} nodes pulled  ${status?.phase ?? "Pending"}  ${held ? "rollout HELD" : "rollout running"}  ready ${d.status?.readyReplicas ?? 0}/3`;
-    if (line !== lastLine) {
-      if (isTty) process.stdout.write(`\r${at()}  ${line}\x1b[K`);
-      else say(`${at()}  ${line}`);
-      lastLine = line;
-    }
-    if (!held && result.releasedAt === undefined && status && status.phase !== "Pulling") {
-      result.releasedAt = elapsed();
-      if (isTty) process.stdout.write("\n");
-      say(`${at()}  hold released: ${status.phase}`);
-    }
-    if (result.releasedAt !== undefined && result.completedAt === undefined && (d.status?.availableReplicas ?? 0) >= 3 && (d.status?.updatedReplicas ?? 0) >= 3) {
-      result.completedAt = elapsed();
-      if (isTty) process.stdout.write("\n");
-      say(`${at()}  rollout complete: 3/3 replicas available`);
-    }
-    if (result.completedAt !== undefined) {
-      const left = await apps.listNamespacedDaemonSet({ namespace: NAMESPACE, labelSelector: "app.kubernetes.io/managed-by=kube-prepull" });
-      if (left.items.length === 0) {
-        result.cleanedAt = elapsed();
-        say(`${at()}  prepull DaemonSet deleted (the rollout has completed)`);
-        return result;
-      }
+    display.progress(rolloutLine(d, status));
+    recordMilestones(result, d, status, elapsed, display.milestone);
+    if (result.completedAt !== undefined && (await prepullDaemonSetsGone(apps))) {
+      result.cleanedAt = elapsed();
+      say(`${at()}  prepull DaemonSet deleted (the rollout has completed)`);
+      return result;
     }
     await sleep(500);
   }

@@ -2,9 +2,9 @@
 import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { SCHEDULING_GRACE_DEFAULT_SECONDS } from "../controller/reconcile.js";
+import { SCHEDULING_GRACE_DEFAULT_SECONDS, type ControllerConfig } from "../controller/reconcile.js";
 import { parseDuration } from "../prepull/annotations.js";
-import { startServe } from "../serve.js";
+import { startServe, type ServeOptions } from "../serve.js";
 import { DEFAULT_POLICY_DURATIONS, serviceDnsNames, splitSubjectAltNames } from "../tls/self-managed.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 import { UsageError } from "./exit-codes.js";
@@ -106,83 +106,110 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--leader-election-namespace <name>", "namespace of the Lease (default: --namespace)")
     .option("--leader-election-id <name>", "name of the Lease", "kube-prepull")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
-    .action(async (flags: ServeFlags) => {
-      if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
-        throw new UsageError("--tls-cert-file and --tls-key-file go together");
-      }
-      if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
-        throw new UsageError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
-      }
-      if (flags.tlsSecret && flags.tlsCertFile) {
-        throw new InvalidArgumentError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");
-      }
-      if (flags.tlsValidity * 3 > flags.tlsCaValidity) {
-        // The serving certificate never outlives its CA; a longer one would be renewed over and over.
-        throw new InvalidArgumentError("--tls-validity must be at most a third of --tls-ca-validity");
-      }
-      const loadFiles = (): { certPem: string; keyPem: string } => ({
-        certPem: readFileSync(flags.tlsCertFile!, "utf8"),
-        keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
-      });
-      const tls = flags.tlsCertFile
-        ? { ...loadFiles(), caPem: flags.tlsCaFile ? readFileSync(flags.tlsCaFile, "utf8") : "" }
-        : undefined;
-      const running = await startServe({
-        kubeConfig: loadKubeConfig(flags.kubeconfig),
-        host: flags.host,
-        port: flags.port,
-        opsPort: flags.opsPort,
-        // Renewed files (a Secret volume updated by cert-manager or by hand) are served within 30 s.
-        ...(tls ? { tls, tlsReload: { load: loadFiles, intervalMs: 30_000 } } : {}),
-        ...(flags.tlsSecret
-          ? {
-              selfManagedTls: {
-                namespace: flags.namespace,
-                secretName: flags.tlsSecret,
-                webhookName: flags.webhookName,
-                policy: {
-                  dnsNames: [...serviceDnsNames(flags.serviceName, flags.namespace), ...splitSubjectAltNames(flags.tlsSan).dnsNames],
-                  ipAddresses: splitSubjectAltNames(flags.tlsSan).ipAddresses,
-                  caValiditySeconds: flags.tlsCaValidity,
-                  servingValiditySeconds: flags.tlsValidity,
-                  // Never longer than a short-lived serving certificate can wait for it.
-                  caPropagationSeconds: Math.min(DEFAULT_POLICY_DURATIONS.caPropagationSeconds, flags.tlsValidity / 10),
-                },
-                checkIntervalMs: 10 * 60_000,
-              },
-            }
-          : {}),
-        ...(flags.register
-          ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
-          : {}),
-        runController: flags.controller,
-        ...(flags.leaderElect
-          ? {
-              leaderElection: {
-                namespace: flags.leaderElectionNamespace ?? flags.namespace,
-                name: flags.leaderElectionId,
-                // The pod name (downward API) makes the holder readable in `kubectl get lease`.
-                ...(ctx.env.POD_NAME ? { identity: `${ctx.env.POD_NAME}_${process.pid}` } : {}),
-              },
-            }
-          : {}),
-        controller: {
-          pod: {
-            helperImage: flags.helperImage,
-            strategy: flags.pullStrategy,
-            extraLabels: flags.prepullPodLabel,
-            extraAnnotations: flags.prepullPodAnnotation,
-            ...(flags.priorityClass ? { priorityClassName: flags.priorityClass } : {}),
-          },
-          cleanupTtlSeconds: flags.cleanupTtl,
-          schedulingGraceSeconds: flags.schedulingGrace,
-          maxConcurrentPrepulls: flags.maxConcurrentPrepulls,
-          // Keep-warm lists: ConfigMaps labelled kube-prepull.io/keep-warm=true in --namespace.
-          keepWarm: { namespace: flags.namespace },
-        },
-        logLevel: flags.logLevel,
-      });
-      ctx.err(`kube-prepull: serving admission on https://${flags.host}:${running.admissionPort}, /healthz /readyz /metrics on http://${flags.host}:${running.opsPort}`);
-      onStop(running.stop);
-    });
+    .action(async (flags: ServeFlags) => runServe(ctx, onStop, flags));
+}
+
+/** Flag combinations commander cannot check on its own. */
+function checkServeFlags(flags: ServeFlags): void {
+  if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
+    throw new UsageError("--tls-cert-file and --tls-key-file go together");
+  }
+  if (flags.register && flags.tlsCertFile && !flags.tlsCaFile) {
+    throw new UsageError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
+  }
+  if (flags.tlsSecret && flags.tlsCertFile) {
+    throw new InvalidArgumentError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");
+  }
+  if (flags.tlsValidity * 3 > flags.tlsCaValidity) {
+    // The serving certificate never outlives its CA; a longer one would be renewed over and over.
+    throw new InvalidArgumentError("--tls-validity must be at most a third of --tls-ca-validity");
+  }
+}
+
+async function runServe(ctx: CliContext, onStop: (stop: () => Promise<void>) => void, flags: ServeFlags): Promise<void> {
+  checkServeFlags(flags);
+  const running = await startServe(serveOptions(flags, ctx.env));
+  ctx.err(`kube-prepull: serving admission on https://${flags.host}:${running.admissionPort}, /healthz /readyz /metrics on http://${flags.host}:${running.opsPort}`);
+  onStop(running.stop);
+}
+
+function serveOptions(flags: ServeFlags, env: CliContext["env"]): ServeOptions {
+  const tlsFiles = tlsFileOptions(flags); // read first: a missing file fails before the kubeconfig is loaded
+  return {
+    kubeConfig: loadKubeConfig(flags.kubeconfig),
+    host: flags.host,
+    port: flags.port,
+    opsPort: flags.opsPort,
+    ...tlsFiles,
+    ...selfManagedTlsOptions(flags),
+    ...(flags.register
+      ? { register: { name: flags.webhookName, mode: flags.installMode, ownNamespace: flags.namespace, removeOnStop: false } }
+      : {}),
+    runController: flags.controller,
+    ...leaderElectionOptions(flags, env),
+    controller: controllerConfig(flags),
+    logLevel: flags.logLevel,
+  };
+}
+
+/** --tls-cert-file and --tls-key-file (and --tls-ca-file): the certificate, and where to re-read it from. */
+function tlsFileOptions(flags: ServeFlags): Pick<ServeOptions, "tls" | "tlsReload"> {
+  if (!flags.tlsCertFile) return {};
+  const loadFiles = (): { certPem: string; keyPem: string } => ({
+    certPem: readFileSync(flags.tlsCertFile!, "utf8"),
+    keyPem: readFileSync(flags.tlsKeyFile!, "utf8"),
+  });
+  const tls = { ...loadFiles(), caPem: flags.tlsCaFile ? readFileSync(flags.tlsCaFile, "utf8") : "" };
+  // Renewed files (a Secret volume updated by cert-manager or by hand) are served within 30 s.
+  return { tls, tlsReload: { load: loadFiles, intervalMs: 30_000 } };
+}
+
+/** --tls-secret: certificates kept in a Secret, for the Service's DNS names and the --tls-san names. */
+function selfManagedTlsOptions(flags: ServeFlags): Pick<ServeOptions, "selfManagedTls"> {
+  if (!flags.tlsSecret) return {};
+  return {
+    selfManagedTls: {
+      namespace: flags.namespace,
+      secretName: flags.tlsSecret,
+      webhookName: flags.webhookName,
+      policy: {
+        dnsNames: [...serviceDnsNames(flags.serviceName, flags.namespace), ...splitSubjectAltNames(flags.tlsSan).dnsNames],
+        ipAddresses: splitSubjectAltNames(flags.tlsSan).ipAddresses,
+        caValiditySeconds: flags.tlsCaValidity,
+        servingValiditySeconds: flags.tlsValidity,
+        // Never longer than a short-lived serving certificate can wait for it.
+        caPropagationSeconds: Math.min(DEFAULT_POLICY_DURATIONS.caPropagationSeconds, flags.tlsValidity / 10),
+      },
+      checkIntervalMs: 10 * 60_000,
+    },
+  };
+}
+
+function leaderElectionOptions(flags: ServeFlags, env: CliContext["env"]): Pick<ServeOptions, "leaderElection"> {
+  if (!flags.leaderElect) return {};
+  return {
+    leaderElection: {
+      namespace: flags.leaderElectionNamespace ?? flags.namespace,
+      name: flags.leaderElectionId,
+      // The pod name (downward API) makes the holder readable in `kubectl get lease`.
+      ...(env.POD_NAME ? { identity: `${env.POD_NAME}_${process.pid}` } : {}),
+    },
+  };
+}
+
+function controllerConfig(flags: ServeFlags): ControllerConfig {
+  return {
+    pod: {
+      helperImage: flags.helperImage,
+      strategy: flags.pullStrategy,
+      extraLabels: flags.prepullPodLabel,
+      extraAnnotations: flags.prepullPodAnnotation,
+      ...(flags.priorityClass ? { priorityClassName: flags.priorityClass } : {}),
+    },
+    cleanupTtlSeconds: flags.cleanupTtl,
+    schedulingGraceSeconds: flags.schedulingGrace,
+    maxConcurrentPrepulls: flags.maxConcurrentPrepulls,
+    // Keep-warm lists: ConfigMaps labelled kube-prepull.io/keep-warm=true in --namespace.
+    keepWarm: { namespace: flags.namespace },
+  };
 }

@@ -12,7 +12,7 @@ import type { Metrics } from "../observability/metrics.js";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { ownerWorkload, WORKLOADS } from "../workloads/kinds.js";
 import { workloadKey, type Workload, type WorkloadClients, type WorkloadKindName, type WorkloadObject } from "../workloads/workload.js";
-import { createRunExpiry } from "./run-expiry.js";
+import { createRunExpiry, type RunExpiry } from "./run-expiry.js";
 import { clockOf } from "./work-queue.js";
 import type { ControllerConfig } from "./reconcile.js";
 
@@ -105,18 +105,14 @@ function nodeReflector(deps: CacheDeps, events: CacheEvents): { reflector: Refle
   return { reflector, stop: () => clearTimeout(nodesChanged) };
 }
 
-export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
-  const { kubeConfig, log } = deps;
-  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
-  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, clients, w) }]));
-  const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
+/** The keep-warm list a DaemonSet or pod belongs to, if any. */
+type KeepWarmListOf = (object: k8s.KubernetesObject) => string | undefined;
 
-  const { reflector: nodes, stop: stopNodes } = nodeReflector(deps, events);
-  const daemonSets = new Reflector<k8s.V1DaemonSet>({
+/** Our DaemonSets, indexed by owning workload; a change wakes its owner or keep-warm list and re-arms its run expiry. */
+function daemonSetReflector(deps: CacheDeps, events: CacheEvents, apps: k8s.AppsV1Api, expiry: RunExpiry, keepWarmListOf: KeepWarmListOf): Reflector<k8s.V1DaemonSet> {
+  return new Reflector<k8s.V1DaemonSet>({
     name: "daemonsets",
-    kubeConfig,
+    kubeConfig: deps.kubeConfig,
     path: "/apis/apps/v1/daemonsets",
     labelSelector: MANAGED_SELECTOR,
     list: (p) => apps.listDaemonSetForAllNamespaces(p),
@@ -126,28 +122,33 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
         return key ? [key] : [];
       },
     },
-    log,
+    log: deps.log,
     onEvent: (type, ds) => {
-      const list = keepWarm?.listOf(ds);
+      const list = keepWarmListOf(ds);
       if (list) events.enqueue(KEEP_WARM_KEY + list, 0);
       expiry.observe(ds, type === "DELETED");
       const key = ownerKey(ds);
       if (key) events.enqueue(key, 0);
     },
   });
-  const pods = new Reflector<k8s.V1Pod>({
+}
+
+/** Their pods, slimmed and indexed by DaemonSet; changes wake the DaemonSet's owner, batched. */
+function podReflector(deps: CacheDeps, events: CacheEvents, daemonSets: Reflector<k8s.V1DaemonSet>, keepWarmListOf: KeepWarmListOf): Reflector<k8s.V1Pod> {
+  const core = deps.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  return new Reflector<k8s.V1Pod>({
     name: "pods",
-    kubeConfig,
+    kubeConfig: deps.kubeConfig,
     path: "/api/v1/pods",
     labelSelector: MANAGED_SELECTOR,
     list: (p) => core.listPodForAllNamespaces(p),
     transform: podForCache,
     indexers: { daemonSet: (pod) => (pod.metadata?.labels?.[LABELS.prepull] ? [`${pod.metadata.namespace}/${pod.metadata.labels[LABELS.prepull]}`] : []) },
-    log,
+    log: deps.log,
     onEvent: (_type, pod) => {
       const dsName = pod.metadata?.labels?.[LABELS.prepull];
       if (!dsName) return;
-      const list = keepWarm?.listOf(pod);
+      const list = keepWarmListOf(pod);
       if (list) events.enqueue(KEEP_WARM_KEY + list, POD_EVENT_BATCH_MS);
       const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
       const key = ds ? ownerKey(ds) : undefined;
@@ -156,6 +157,20 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
       if (key) events.enqueue(key, POD_EVENT_BATCH_MS);
     },
   });
+}
+
+export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
+  const { kubeConfig, log } = deps;
+  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
+  const workloads = new Map(WORKLOADS.map((w) => [w.kind, { workload: w, reflector: workloadReflector(deps, events, clients, w) }]));
+  const expiry = createRunExpiry({ actions: deps.actions, log, clock: clockOf(() => deps.now().getTime()) });
+
+  // Read at event time: the keep-warm lists need the DaemonSet and pod caches, so come after them.
+  const keepWarmListOf: KeepWarmListOf = (object) => keepWarm?.listOf(object);
+  const { reflector: nodes, stop: stopNodes } = nodeReflector(deps, events);
+  const daemonSets = daemonSetReflector(deps, events, apps, expiry, keepWarmListOf);
+  const pods = podReflector(deps, events, daemonSets, keepWarmListOf);
   const podsOf = (namespace: string, daemonSet: string): k8s.V1Pod[] => pods.byIndex("daemonSet", `${namespace}/${daemonSet}`);
   const keepWarm = deps.config.keepWarm
     ? createKeepWarmLists({

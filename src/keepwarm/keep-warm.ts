@@ -55,16 +55,24 @@ const DNS_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const words = (text: string | undefined): string[] =>
   (text ?? "").split(/[\s,]+/).map((w) => w.trim()).filter((w) => w !== "" && !w.startsWith("#"));
 
-/** Reads a list from its ConfigMap; every problem is named with the key and what is allowed. */
-export function parseKeepWarmList(configMap: k8s.V1ConfigMap): ParsedList {
-  const data = configMap.data ?? {};
-  const problems: string[] = [];
-  const unknown = Object.keys(data).filter((k) => !(Object.values(KEEP_WARM_KEYS) as string[]).includes(k));
-  if (unknown.length > 0) problems.push(`unknown key(s) ${unknown.join(", ")}; allowed: ${Object.values(KEEP_WARM_KEYS).join(", ")}`);
+/** A key's value as read, with what is wrong with it (the value is unused when anything is). */
+interface Field<T> {
+  value: T;
+  problems: string[];
+}
 
+const ALLOWED_KEYS: string[] = Object.values(KEEP_WARM_KEYS);
+
+function unknownKeyProblems(data: Record<string, string>): string[] {
+  const unknown = Object.keys(data).filter((k) => !ALLOWED_KEYS.includes(k));
+  return unknown.length > 0 ? [`unknown key(s) ${unknown.join(", ")}; allowed: ${ALLOWED_KEYS.join(", ")}`] : [];
+}
+
+/** One image per line; `#` starts a comment. Canonical, sorted, without duplicates. */
+function parseImages(text: string | undefined): Field<string[]> {
   const images = new Set<string>();
-  // One image per line; `#` starts a comment.
-  for (const line of (data[KEEP_WARM_KEYS.images] ?? "").split("\n")) {
+  const problems: string[] = [];
+  for (const line of (text ?? "").split("\n")) {
     const reference = line.replace(/#.*/, "").trim();
     if (!reference) continue;
     try {
@@ -73,28 +81,55 @@ export function parseKeepWarmList(configMap: k8s.V1ConfigMap): ParsedList {
       problems.push(`images: "${reference}" is not an image reference (${(error as Error).message})`);
     }
   }
-  if (images.size === 0 && !problems.some((p) => p.startsWith("images:"))) problems.push("images: list at least one image, one per line");
+  // Only when no line was rejected: then that rejection is the better message.
+  if (images.size === 0 && problems.length === 0) problems.push("images: list at least one image, one per line");
+  return { value: [...images].sort(), problems };
+}
 
+function parseNodeSelector(text: string | undefined): Field<Record<string, string>> {
   const nodeSelector: Record<string, string> = {};
-  for (const pair of words(data[KEEP_WARM_KEYS.nodeSelector])) {
+  const problems: string[] = [];
+  for (const pair of words(text)) {
     const eq = pair.indexOf("=");
     const [key, value] = eq < 0 ? [pair, ""] : [pair.slice(0, eq), pair.slice(eq + 1)];
     if (eq < 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value)) problems.push(`nodeSelector: "${pair}" is not key=value with a valid label key and value`);
     else nodeSelector[key] = value;
   }
+  return { value: nodeSelector, problems };
+}
 
-  const tolerate = data[KEEP_WARM_KEYS.tolerateAllTaints] ?? "false";
-  if (tolerate !== "true" && tolerate !== "false") problems.push(`tolerateAllTaints: "${tolerate}" must be "true" or "false"`);
+function parseTolerateAllTaints(text: string | undefined): Field<boolean> {
+  const tolerate = text ?? "false";
+  const valid = tolerate === "true" || tolerate === "false";
+  return { value: tolerate === "true", problems: valid ? [] : [`tolerateAllTaints: "${tolerate}" must be "true" or "false"`] };
+}
 
-  const refreshText = data[KEEP_WARM_KEYS.refreshInterval];
-  const refreshSeconds = refreshText === undefined ? DEFAULT_REFRESH_SECONDS : parseDuration(refreshText);
-  if (refreshSeconds === undefined || (refreshSeconds !== 0 && refreshSeconds < MIN_REFRESH_SECONDS)) {
-    problems.push(`refreshInterval: "${refreshText}" must be a duration of at least 1m such as "6h", or "0s" for never`);
+/** Seconds between refreshes; 0 means never, anything else is at least a minute. */
+function parseRefreshInterval(text: string | undefined): Field<number> {
+  const seconds = text === undefined ? DEFAULT_REFRESH_SECONDS : parseDuration(text);
+  if (seconds === undefined || (seconds !== 0 && seconds < MIN_REFRESH_SECONDS)) {
+    return { value: 0, problems: [`refreshInterval: "${text}" must be a duration of at least 1m such as "6h", or "0s" for never`] };
   }
+  return { value: seconds, problems: [] };
+}
 
-  const pullSecrets = words(data[KEEP_WARM_KEYS.pullSecrets]);
-  for (const secret of pullSecrets) if (!DNS_NAME.test(secret)) problems.push(`pullSecrets: "${secret}" is not a Secret name`);
+function parsePullSecrets(text: string | undefined): Field<string[]> {
+  const secrets = words(text);
+  return { value: secrets, problems: secrets.filter((s) => !DNS_NAME.test(s)).map((s) => `pullSecrets: "${s}" is not a Secret name`) };
+}
 
+/** Reads a list from its ConfigMap; every problem is named with the key and what is allowed. */
+export function parseKeepWarmList(configMap: k8s.V1ConfigMap): ParsedList {
+  const data = configMap.data ?? {};
+  const images = parseImages(data[KEEP_WARM_KEYS.images]);
+  const nodeSelector = parseNodeSelector(data[KEEP_WARM_KEYS.nodeSelector]);
+  const tolerateAllTaints = parseTolerateAllTaints(data[KEEP_WARM_KEYS.tolerateAllTaints]);
+  const refresh = parseRefreshInterval(data[KEEP_WARM_KEYS.refreshInterval]);
+  const pullSecrets = parsePullSecrets(data[KEEP_WARM_KEYS.pullSecrets]);
+  const problems = [
+    ...unknownKeyProblems(data),
+    ...[images, nodeSelector, tolerateAllTaints, refresh, pullSecrets].flatMap((field) => field.problems),
+  ];
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
@@ -102,11 +137,11 @@ export function parseKeepWarmList(configMap: k8s.V1ConfigMap): ParsedList {
       name: configMap.metadata!.name!,
       namespace: configMap.metadata!.namespace!,
       uid: configMap.metadata!.uid!,
-      images: [...images].sort(),
-      nodeSelector,
-      tolerateAllTaints: tolerate === "true",
-      refreshSeconds: refreshSeconds!,
-      pullSecrets,
+      images: images.value,
+      nodeSelector: nodeSelector.value,
+      tolerateAllTaints: tolerateAllTaints.value,
+      refreshSeconds: refresh.value,
+      pullSecrets: pullSecrets.value,
     },
   };
 }
@@ -202,55 +237,86 @@ export function nextRefresh(list: KeepWarmList, daemonSet: k8s.V1DaemonSet | und
   return new Date(refreshedAt.getTime() + list.refreshSeconds * 1000);
 }
 
-/** Counts of the DaemonSet's current generation: nodes warm (pod Ready), failed (pull errors). */
-export function keepWarmProgress(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]): KeepWarmStatus["nodes"] & { settled: boolean; failures: NodeFailure[] } {
+export type KeepWarmProgress = KeepWarmStatus["nodes"] & { settled: boolean; failures: NodeFailure[] };
+
+/** The DaemonSet controller has reported on the current generation and updated every node's pod. */
+function isSettled(daemonSet: k8s.V1DaemonSet): boolean {
   const status = daemonSet.status;
-  const settled = (status?.observedGeneration ?? 0) >= (daemonSet.metadata?.generation ?? 1) &&
+  return (status?.observedGeneration ?? 0) >= (daemonSet.metadata?.generation ?? 1) &&
     (status?.updatedNumberScheduled ?? 0) >= (status?.desiredNumberScheduled ?? 0);
+}
+
+/** The pods of the DaemonSet's current generation (older ones are being replaced). */
+function currentGenerationPods(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]): k8s.V1Pod[] {
   const generation = String(daemonSet.metadata?.generation ?? "");
-  const current = pods.filter((p) => p.metadata?.labels?.["pod-template-generation"] === generation);
-  const failures = current.flatMap((p) => {
+  return pods.filter((p) => p.metadata?.labels?.["pod-template-generation"] === generation);
+}
+
+function pullFailures(pods: k8s.V1Pod[]): NodeFailure[] {
+  return pods.flatMap((p) => {
     const failure = pullFailureOf(p, p.spec?.nodeName ?? p.metadata?.name ?? "");
     return failure ? [failure] : [];
   });
-  const warm = settled ? Math.min(status?.numberReady ?? 0, status?.desiredNumberScheduled ?? 0) : current.filter((p) =>
-    p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
-  return { desired: status?.desiredNumberScheduled ?? 0, warm, failed: failures.length, settled, failures };
 }
 
-/** What to do for one list now (the caller writes status only when it changed). */
-export function reconcileKeepWarm(observed: KeepWarmObserved, config: PrepullPodConfig): KeepWarmAction[] {
-  const { configMap, daemonSet, pods, now } = observed;
-  const previous = decodeKeepWarmStatus(configMap.metadata?.annotations?.[STATUS_ANNOTATION]);
-  const parsed = parseKeepWarmList(configMap);
-  const actions: KeepWarmAction[] = [];
-  if (!parsed.ok) {
-    const message = parsed.problems.join("; ");
-    // The DaemonSet of the last valid list stays: a typo must not let nodes go cold.
-    if (previous?.phase !== "Invalid" || previous.message !== message) {
-      actions.push({ kind: "event", type: "Warning", reason: "InvalidKeepWarmList", message });
-    }
-    actions.push({ kind: "write-status", status: { phase: "Invalid", images: previous?.images ?? [], nodes: previous?.nodes ?? { desired: 0, warm: 0, failed: 0 }, message } });
-    return actions;
-  }
-  const { list } = parsed;
-  const refreshedAt = refreshedAtOf(daemonSet);
-  const refreshDue = refreshedAt !== undefined && list.refreshSeconds > 0 && now.getTime() >= refreshedAt.getTime() + list.refreshSeconds * 1000;
-  const desired = renderKeepWarmDaemonSet(list, config, refreshDue || !refreshedAt ? now : refreshedAt);
-  const changed = daemonSet?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desired.metadata!.annotations![SPEC_HASH_ANNOTATION];
-  if (!daemonSet || changed || refreshDue) {
-    const reason = !daemonSet ? "created" : changed ? "list changed" : "refresh";
-    actions.push({ kind: "apply-daemonset", daemonSet: desired, reason });
-    if (reason !== "refresh") {
-      actions.push({ kind: "event", type: "Normal", reason: "KeepWarmApplied", message: `keeping ${list.images.length} image(s) warm: ${list.images.join(", ")}` });
-    }
-    const status: KeepWarmStatus = { phase: "Warming", images: list.images, nodes: { desired: previous?.nodes.desired ?? 0, warm: 0, failed: 0 }, refreshedAt: desired.spec!.template.metadata!.annotations![REFRESHED_AT_ANNOTATION]! };
-    actions.push({ kind: "write-status", status });
-    return actions;
-  }
+const isPodReady = (pod: k8s.V1Pod): boolean => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
-  const progress = keepWarmProgress(daemonSet, pods);
-  const phase: KeepWarmPhase = progress.failed > 0 ? "Degraded" : progress.settled && progress.warm >= progress.desired ? "Warm" : "Warming";
+/** Counts of the DaemonSet's current generation: nodes warm (pod Ready), failed (pull errors). */
+export function keepWarmProgress(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]): KeepWarmProgress {
+  const desired = daemonSet.status?.desiredNumberScheduled ?? 0;
+  const settled = isSettled(daemonSet);
+  const current = currentGenerationPods(daemonSet, pods);
+  const failures = pullFailures(current);
+  // Once settled the DaemonSet's own count is authoritative; until then, count the new pods.
+  const warm = settled ? Math.min(daemonSet.status?.numberReady ?? 0, desired) : current.filter(isPodReady).length;
+  return { desired, warm, failed: failures.length, settled, failures };
+}
+
+type RolloutReason = Extract<KeepWarmAction, { kind: "apply-daemonset" }>["reason"];
+
+/** An invalid list: report it, once per distinct message. */
+function invalidListActions(problems: string[], previous: KeepWarmStatus | undefined): KeepWarmAction[] {
+  const message = problems.join("; ");
+  const actions: KeepWarmAction[] = [];
+  // The DaemonSet of the last valid list stays: a typo must not let nodes go cold.
+  if (previous?.phase !== "Invalid" || previous.message !== message) {
+    actions.push({ kind: "event", type: "Warning", reason: "InvalidKeepWarmList", message });
+  }
+  actions.push({ kind: "write-status", status: { phase: "Invalid", images: previous?.images ?? [], nodes: previous?.nodes ?? { desired: 0, warm: 0, failed: 0 }, message } });
+  return actions;
+}
+
+function isRefreshDue(list: KeepWarmList, refreshedAt: Date | undefined, now: Date): boolean {
+  return refreshedAt !== undefined && list.refreshSeconds > 0 && now.getTime() >= refreshedAt.getTime() + list.refreshSeconds * 1000;
+}
+
+/** Why the DaemonSet must be (re)applied, or undefined when it is as it should be. */
+function rolloutReason(current: k8s.V1DaemonSet | undefined, desired: k8s.V1DaemonSet, refreshDue: boolean): RolloutReason | undefined {
+  if (!current) return "created";
+  const changed = current.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desired.metadata!.annotations![SPEC_HASH_ANNOTATION];
+  if (changed) return "list changed";
+  return refreshDue ? "refresh" : undefined;
+}
+
+/** Apply the DaemonSet and start over at Warming; a refresh is routine and gets no event. */
+function rolloutActions(list: KeepWarmList, desired: k8s.V1DaemonSet, reason: RolloutReason, previous: KeepWarmStatus | undefined): KeepWarmAction[] {
+  const actions: KeepWarmAction[] = [{ kind: "apply-daemonset", daemonSet: desired, reason }];
+  if (reason !== "refresh") {
+    actions.push({ kind: "event", type: "Normal", reason: "KeepWarmApplied", message: `keeping ${list.images.length} image(s) warm: ${list.images.join(", ")}` });
+  }
+  const refreshedAt = desired.spec!.template.metadata!.annotations![REFRESHED_AT_ANNOTATION]!;
+  actions.push({ kind: "write-status", status: { phase: "Warming", images: list.images, nodes: { desired: previous?.nodes.desired ?? 0, warm: 0, failed: 0 }, refreshedAt } });
+  return actions;
+}
+
+function phaseOf(progress: KeepWarmProgress): KeepWarmPhase {
+  if (progress.failed > 0) return "Degraded";
+  return progress.settled && progress.warm >= progress.desired ? "Warm" : "Warming";
+}
+
+/** The DaemonSet is as it should be: report its progress, with an event when it turns Warm or Degraded. */
+function progressActions(list: KeepWarmList, progress: KeepWarmProgress, refreshedAt: Date | undefined, previous: KeepWarmStatus | undefined): KeepWarmAction[] {
+  const phase = phaseOf(progress);
   const status: KeepWarmStatus = {
     phase,
     images: list.images,
@@ -258,6 +324,7 @@ export function reconcileKeepWarm(observed: KeepWarmObserved, config: PrepullPod
     ...(progress.failures.length > 0 ? { failures: progress.failures.slice(0, 10), message: summariseFailures(progress.failures) } : {}),
     refreshedAt: refreshedAt!.toISOString(),
   };
+  const actions: KeepWarmAction[] = [];
   if (phase === "Warm" && previous?.phase !== "Warm") {
     actions.push({ kind: "event", type: "Normal", reason: "KeepWarmReady", message: `${list.images.length} image(s) warm on ${progress.warm} node(s)` });
   }
@@ -266,6 +333,22 @@ export function reconcileKeepWarm(observed: KeepWarmObserved, config: PrepullPod
   }
   actions.push({ kind: "write-status", status });
   return actions;
+}
+
+/** What to do for one list now (the caller writes status only when it changed). */
+export function reconcileKeepWarm(observed: KeepWarmObserved, config: PrepullPodConfig): KeepWarmAction[] {
+  const { configMap, daemonSet, pods, now } = observed;
+  const previous = decodeKeepWarmStatus(configMap.metadata?.annotations?.[STATUS_ANNOTATION]);
+  const parsed = parseKeepWarmList(configMap);
+  if (!parsed.ok) return invalidListActions(parsed.problems, previous);
+  const { list } = parsed;
+  const refreshedAt = refreshedAtOf(daemonSet);
+  const refreshDue = isRefreshDue(list, refreshedAt, now);
+  const desired = renderKeepWarmDaemonSet(list, config, refreshDue || !refreshedAt ? now : refreshedAt);
+  const reason = rolloutReason(daemonSet, desired, refreshDue);
+  if (reason) return rolloutActions(list, desired, reason, previous);
+  // No reason to roll: the DaemonSet exists.
+  return progressActions(list, keepWarmProgress(daemonSet!, pods), refreshedAt, previous);
 }
 
 export function decodeKeepWarmStatus(text: string | undefined): KeepWarmStatus | undefined {

@@ -68,6 +68,21 @@ export function matchFault(rules: FaultRule[], path: string): FaultRule | undefi
   return undefined;
 }
 
+const isHttpStatus = (value: unknown): boolean => typeof value === "number" && value >= 100 && value <= 599;
+
+/** The first problem of one fault rule, named by its index. */
+function faultRuleProblem(rule: unknown, i: number): string | undefined {
+  const r = rule as Record<string, unknown>;
+  if (typeof r?.path !== "string") return `faults[${i}].path must be a regular expression string`;
+  try {
+    new RegExp(r.path);
+  } catch (error) {
+    return `faults[${i}].path: ${(error as Error).message}`;
+  }
+  if (r.status !== undefined && !isHttpStatus(r.status)) return `faults[${i}].status must be an HTTP status`;
+  return undefined;
+}
+
 /** Checks a configuration sent to the control endpoint; returns a message for the first problem. */
 export function validateConfig(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "the configuration must be a JSON object";
@@ -78,14 +93,8 @@ export function validateConfig(value: unknown): string | undefined {
   if (config.faults === undefined) return undefined;
   if (!Array.isArray(config.faults)) return "faults must be an array";
   for (const [i, rule] of (config.faults as unknown[]).entries()) {
-    const r = rule as Record<string, unknown>;
-    if (typeof r?.path !== "string") return `faults[${i}].path must be a regular expression string`;
-    try {
-      new RegExp(r.path);
-    } catch (error) {
-      return `faults[${i}].path: ${(error as Error).message}`;
-    }
-    if (r.status !== undefined && (typeof r.status !== "number" || r.status < 100 || r.status > 599)) return `faults[${i}].status must be an HTTP status`;
+    const problem = faultRuleProblem(rule, i);
+    if (problem) return problem;
   }
   return undefined;
 }
