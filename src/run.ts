@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { apiErrorMessage, createClusterActions } from "./kube/cluster-actions.js";
+import { apiErrorMessage, createClusterActions, type ClusterActions } from "./kube/cluster-actions.js";
 import { Reflector } from "./kube/reflector.js";
 import { LABELS, MANAGED_BY } from "./prepull/annotations.js";
 import type { Progress } from "./prepull/progress.js";
@@ -87,6 +87,57 @@ interface Ending {
   skipped?: number;
 }
 
+/** The watch caches of one run: every node, the run's DaemonSet and its pods. */
+function watchRun(
+  kubeConfig: k8s.KubeConfig,
+  core: k8s.CoreV1Api,
+  apps: k8s.AppsV1Api,
+  run: { namespace: string; id: string; name: string },
+  log: Logger,
+  onEvent: () => void,
+): { nodes: Reflector<k8s.V1Node>; daemonSets: Reflector<k8s.V1DaemonSet>; pods: Reflector<k8s.V1Pod> } {
+  const { namespace, id, name } = run;
+  const nodes = new Reflector<k8s.V1Node>({ name: "nodes", kubeConfig, path: "/api/v1/nodes", list: (p) => core.listNode(p), log, onEvent });
+  const daemonSets = new Reflector<k8s.V1DaemonSet>({
+    name: "daemonsets",
+    kubeConfig,
+    path: `/apis/apps/v1/namespaces/${namespace}/daemonsets`,
+    labelSelector: `${LABELS.run}=${id}`,
+    list: (p) => apps.listNamespacedDaemonSet({ namespace, ...p }),
+    log,
+    onEvent,
+  });
+  const pods = new Reflector<k8s.V1Pod>({
+    name: "pods",
+    kubeConfig,
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    labelSelector: `${LABELS.prepull}=${name}`,
+    list: (p) => core.listNamespacedPod({ namespace, ...p }),
+    log,
+    onEvent,
+  });
+  return { nodes, daemonSets, pods };
+}
+
+/**
+ * A run that crashed leaves its DaemonSet behind with an expiry: clears those (fails fast too
+ * when the namespace's DaemonSets are out of reach).
+ */
+async function deleteExpiredRuns(
+  apps: k8s.AppsV1Api,
+  actions: ClusterActions,
+  namespace: string,
+  now: () => Date,
+  observer: RunObserver,
+): Promise<void> {
+  const ours = await clusterCall(`list DaemonSets in namespace ${namespace}`, () =>
+    apps.listNamespacedDaemonSet({ namespace, labelSelector: `${LABELS.managedBy}=${MANAGED_BY},${LABELS.run}` }));
+  for (const left of expiredRunDaemonSets(ours.items, now().getTime())) {
+    await clusterCall(`delete daemonset/${left.metadata!.name}`, () => actions.deleteDaemonSet(namespace, left.metadata!.name!));
+    observer.note(`deleted daemonset/${left.metadata!.name} left behind by an earlier run (expired ${left.metadata?.annotations?.[EXPIRES_AT_ANNOTATION]})`);
+  }
+}
+
 export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary> {
   const { kubeConfig, spec, signal, observer, log } = options;
   const now = options.now ?? ((): Date => new Date());
@@ -101,25 +152,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
 
   const waker = createWaker();
   signal.addEventListener("abort", waker.notify);
-  const nodes = new Reflector<k8s.V1Node>({ name: "nodes", kubeConfig, path: "/api/v1/nodes", list: (p) => core.listNode(p), log, onEvent: waker.notify });
-  const daemonSets = new Reflector<k8s.V1DaemonSet>({
-    name: "daemonsets",
-    kubeConfig,
-    path: `/apis/apps/v1/namespaces/${namespace}/daemonsets`,
-    labelSelector: `${LABELS.run}=${id}`,
-    list: (p) => apps.listNamespacedDaemonSet({ namespace, ...p }),
-    log,
-    onEvent: waker.notify,
-  });
-  const pods = new Reflector<k8s.V1Pod>({
-    name: "pods",
-    kubeConfig,
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    labelSelector: `${LABELS.prepull}=${name}`,
-    list: (p) => core.listNamespacedPod({ namespace, ...p }),
-    log,
-    onEvent: waker.notify,
-  });
+  const { nodes, daemonSets, pods } = watchRun(kubeConfig, core, apps, { namespace, id, name }, log, waker.notify);
   // Set before the create call: a create whose answer got lost may still have made the DaemonSet.
   let createAttempted = false;
   let created = false;
@@ -134,14 +167,8 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
   };
 
   const drive = async (): Promise<Ending> => {
-    // A run that crashed leaves its DaemonSet behind with an expiry: clear those first (fails fast
-    // too when the namespace's DaemonSets are out of reach).
-    const ours = await clusterCall(`list DaemonSets in namespace ${namespace}`, () =>
-      apps.listNamespacedDaemonSet({ namespace, labelSelector: `${LABELS.managedBy}=${MANAGED_BY},${LABELS.run}` }));
-    for (const left of expiredRunDaemonSets(ours.items, now().getTime())) {
-      await clusterCall(`delete daemonset/${left.metadata!.name}`, () => actions.deleteDaemonSet(namespace, left.metadata!.name!));
-      observer.note(`deleted daemonset/${left.metadata!.name} left behind by an earlier run (expired ${left.metadata?.annotations?.[EXPIRES_AT_ANNOTATION]})`);
-    }
+    // Leftovers of crashed runs first.
+    await deleteExpiredRuns(apps, actions, namespace, now, observer);
     // The reflectors retry for ever; an unusable node list should end the run at once instead.
     await clusterCall("list nodes", () => core.listNode({ limit: 1 }));
     for (const reflector of [nodes, daemonSets, pods]) reflector.start();

@@ -10,7 +10,7 @@ import { createClusterActions, errorCode } from "./kube/cluster-actions.js";
 import { startLeaderElection, type LeaderElection } from "./kube/leader-election.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { createAdmissionApp } from "./server/admission-app.js";
-import { startHttpsServer, startOpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
+import { startHttpsServer, startOpsServer, type RunningHttpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
 import { startSelfManagedTls, type SelfManagedTls, type SelfManagedTlsOptions } from "./tls/certificate-manager.js";
 import { createCertificateAuthority, issueCertificate } from "./tls/certificates.js";
 
@@ -80,11 +80,36 @@ async function applyObject<T extends k8s.KubernetesObject>(
   }
 }
 
-export async function startServe(options: ServeOptions): Promise<RunningServe> {
-  const now = options.now ?? (() => new Date());
-  const log = options.log ?? pino({ level: options.logLevel ?? "info", base: { component: "kube-prepull" } });
-  const metrics = createMetrics({ defaultMetrics: true });
+/** The controller while this replica runs it; readiness and shutdown look here. */
+interface ControllerSlot {
+  start: () => void;
+  stop: () => void;
+  /** True when no controller runs here, or the running one has synced its caches. */
+  isReady: () => boolean;
+}
+
+function controllerSlot(startOne: () => RunningController): ControllerSlot {
   let controller: RunningController | undefined;
+  return {
+    start: () => {
+      controller = startOne();
+    },
+    stop: () => {
+      controller?.stop();
+      controller = undefined;
+    },
+    isReady: () => controller === undefined || controller.hasSynced(),
+  };
+}
+
+interface AdmissionEdge {
+  selfManaged: SelfManagedTls | undefined;
+  tls: TlsMaterial & { caPem: string };
+  admission: RunningHttpsServer;
+}
+
+/** Starts the HTTPS admission server with its certificate: self-managed, given, or generated. */
+async function startAdmissionEdge(options: ServeOptions, log: Logger, metrics: Metrics, now: () => Date): Promise<AdmissionEdge> {
   let renewServing = (_tls: TlsMaterial): void => undefined; // bound once the server listens
   const selfManaged: SelfManagedTls | undefined = options.selfManagedTls
     ? await startSelfManagedTls({
@@ -109,90 +134,131 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     };
     admission.setCertificate(selfManaged.current()); // a renewal while the server was starting
   }
-  const ops: RunningServer = await startOpsServer({
-    host: options.host,
-    port: options.opsPort,
-    registry: metrics.registry,
-    // Every replica serves admission; self-managed certificates: once every webhook trusts the
-    // certificate served; the replica running the controller: once its caches are synced.
-    isReady: () => (selfManaged?.isReady() ?? true) && (controller === undefined || controller.hasSynced()),
+  return { selfManaged, tls, admission };
+}
+
+/** Re-reads the serving certificate every `intervalMs` and swaps it in when it changed. */
+function reloadServingCertificate(
+  admission: RunningHttpsServer,
+  initial: TlsMaterial,
+  reload: NonNullable<ServeOptions["tlsReload"]>,
+  log: Logger,
+): NodeJS.Timeout {
+  let served = initial;
+  const timer = setInterval(() => {
+    try {
+      const next = reload.load();
+      if (next.certPem === served.certPem && next.keyPem === served.keyPem) return;
+      admission.setCertificate(next); // throws on a mismatched or half-written pair: keep the old one
+      served = next;
+      log.info("serving certificate reloaded");
+    } catch (error) {
+      log.warn({ err: error }, "serving certificate not reloaded; keeping the current one");
+    }
+  }, reload.intervalMs);
+  timer.unref();
+  return timer;
+}
+
+/** Creates or replaces both webhook configurations, pointing at `url`. */
+async function registerWebhooks(
+  admissionApi: k8s.AdmissionregistrationV1Api,
+  register: NonNullable<ServeOptions["register"]>,
+  url: string,
+  caBundlePem: string,
+  log: Logger,
+): Promise<void> {
+  const { mutating, validating } = renderWebhookConfigurations({
+    name: register.name,
+    mode: register.mode,
+    ownNamespace: register.ownNamespace,
+    target: { url, caBundlePem },
+    timeoutSeconds: 5,
   });
-  let served: TlsMaterial = tls;
-  const reload = options.tlsReload;
-  const reloadTimer = reload
-    ? setInterval(() => {
-        try {
-          const next = reload.load();
-          if (next.certPem === served.certPem && next.keyPem === served.keyPem) return;
-          admission.setCertificate(next); // throws on a mismatched or half-written pair: keep the old one
-          served = next;
-          log.info("serving certificate reloaded");
-        } catch (error) {
-          log.warn({ err: error }, "serving certificate not reloaded; keeping the current one");
-        }
-      }, reload.intervalMs)
-    : undefined;
-  reloadTimer?.unref();
-  log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
+  const name = register.name;
+  await applyObject(
+    () => admissionApi.readMutatingWebhookConfiguration({ name }),
+    () => admissionApi.createMutatingWebhookConfiguration({ body: mutating }),
+    (rv) => admissionApi.replaceMutatingWebhookConfiguration({ name, body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion: rv } } }),
+  );
+  await applyObject(
+    () => admissionApi.readValidatingWebhookConfiguration({ name }),
+    () => admissionApi.createValidatingWebhookConfiguration({ body: validating }),
+    (rv) => admissionApi.replaceValidatingWebhookConfiguration({ name, body: { ...validating, metadata: { ...validating.metadata, resourceVersion: rv } } }),
+  );
+  log.info({ name, mode: register.mode }, "webhook configurations registered");
+}
 
-  const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
-  if (options.register) {
-    const { mutating, validating } = renderWebhookConfigurations({
-      name: options.register.name,
-      mode: options.register.mode,
-      ownNamespace: options.register.ownNamespace,
-      target: { url: `https://${options.host}:${admission.port}`, caBundlePem: tls.caPem },
-      timeoutSeconds: 5,
-    });
-    const name = options.register.name;
-    await applyObject(
-      () => admissionApi.readMutatingWebhookConfiguration({ name }),
-      () => admissionApi.createMutatingWebhookConfiguration({ body: mutating }),
-      (rv) => admissionApi.replaceMutatingWebhookConfiguration({ name, body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion: rv } } }),
-    );
-    await applyObject(
-      () => admissionApi.readValidatingWebhookConfiguration({ name }),
-      () => admissionApi.createValidatingWebhookConfiguration({ body: validating }),
-      (rv) => admissionApi.replaceValidatingWebhookConfiguration({ name, body: { ...validating, metadata: { ...validating.metadata, resourceVersion: rv } } }),
-    );
-    log.info({ name, mode: options.register.mode }, "webhook configurations registered");
+/** Best effort: a configuration already gone (or out of reach) must not stop the shutdown. */
+async function unregisterWebhooks(admissionApi: k8s.AdmissionregistrationV1Api, name: string): Promise<void> {
+  await admissionApi.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+  await admissionApi.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
+}
+
+/**
+ * Starts the controller when asked: under leader election when a Lease is named (returned, to be
+ * stopped), at once otherwise.
+ */
+async function startControllerRole(
+  options: ServeOptions,
+  controller: ControllerSlot,
+  log: Logger,
+  metrics: Metrics,
+): Promise<LeaderElection | undefined> {
+  if (!options.runController) return undefined;
+  if (!options.leaderElection) {
+    metrics.leader.set(1);
+    controller.start();
+    return undefined;
   }
+  return startLeaderElection({
+    kubeConfig: options.kubeConfig,
+    ...options.leaderElection,
+    log,
+    onStartedLeading: () => {
+      log.info("leading: starting the controller");
+      metrics.leader.set(1);
+      controller.start();
+    },
+    onStoppedLeading: () => {
+      log.info("no longer leading: stopping the controller");
+      metrics.leader.set(0);
+      controller.stop();
+    },
+  });
+}
 
-  const runController = (): void => {
-    controller = startController({
+export async function startServe(options: ServeOptions): Promise<RunningServe> {
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? pino({ level: options.logLevel ?? "info", base: { component: "kube-prepull" } });
+  const metrics = createMetrics({ defaultMetrics: true });
+  const controller = controllerSlot(() =>
+    startController({
       kubeConfig: options.kubeConfig,
       actions: createClusterActions(options.kubeConfig, "kube-prepull"),
       config: options.controller,
       log,
       metrics,
       now,
-    });
-  };
-  const stopController = (): void => {
-    controller?.stop();
-    controller = undefined;
-  };
-  let election: LeaderElection | undefined;
-  if (options.runController && options.leaderElection) {
-    election = await startLeaderElection({
-      kubeConfig: options.kubeConfig,
-      ...options.leaderElection,
-      log,
-      onStartedLeading: () => {
-        log.info("leading: starting the controller");
-        metrics.leader.set(1);
-        runController();
-      },
-      onStoppedLeading: () => {
-        log.info("no longer leading: stopping the controller");
-        metrics.leader.set(0);
-        stopController();
-      },
-    });
-  } else if (options.runController) {
-    metrics.leader.set(1);
-    runController();
+    }),
+  );
+  const { selfManaged, tls, admission } = await startAdmissionEdge(options, log, metrics, now);
+  const ops: RunningServer = await startOpsServer({
+    host: options.host,
+    port: options.opsPort,
+    registry: metrics.registry,
+    // Every replica serves admission; self-managed certificates: once every webhook trusts the
+    // certificate served; the replica running the controller: once its caches are synced.
+    isReady: () => (selfManaged?.isReady() ?? true) && controller.isReady(),
+  });
+  const reloadTimer = options.tlsReload ? reloadServingCertificate(admission, tls, options.tlsReload, log) : undefined;
+  log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
+
+  const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+  if (options.register) {
+    await registerWebhooks(admissionApi, options.register, `https://${options.host}:${admission.port}`, tls.caPem, log);
   }
+  const election = await startControllerRole(options, controller, log, metrics);
 
   return {
     admissionPort: admission.port,
@@ -203,12 +269,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       clearInterval(reloadTimer);
       selfManaged?.stop();
       if (election) await election.stop();
-      stopController();
-      if (options.register?.removeOnStop) {
-        const name = options.register.name;
-        await admissionApi.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
-        await admissionApi.deleteValidatingWebhookConfiguration({ name }).catch(() => undefined);
-      }
+      controller.stop();
+      if (options.register?.removeOnStop) await unregisterWebhooks(admissionApi, options.register.name);
       await Promise.all([admission.close(), ops.close()]);
     },
   };

@@ -95,11 +95,34 @@ export async function stopCluster(stateDir: string): Promise<void> {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
-export async function startCluster(options: StartOptions): Promise<RunningCluster> {
-  const stateDir = path.resolve(stateDirOf(options.stateRoot, options.name));
-  const timeoutMs = options.startTimeoutMs ?? 120_000;
-  // A previous run that crashed may have left processes and state behind.
-  await stopCluster(stateDir);
+type ControlPlanePorts = Record<"etcdClient" | "etcdPeer" | "apiserver" | "controllerManager" | "scheduler", number>;
+
+/** Where a cluster's files are and how its components reach each other. */
+interface ClusterLayout {
+  stateDir: string;
+  logDir: string;
+  pki: ClusterPki;
+  ports: ControlPlanePorts;
+  server: string;
+  kubeconfig: string;
+  kwokConfig: string;
+}
+
+/** What the start steps share: the layout, the state being recorded and the processes so far. */
+interface StartContext {
+  options: StartOptions;
+  layout: ClusterLayout;
+  state: ClusterState;
+  env: NodeJS.ProcessEnv;
+  /** Every process started, for the logs shown on failure. */
+  started: StartedProcess[];
+  launch: (component: Component, command: string, args: string[]) => StartedProcess;
+  tls: { ca: string; cert: string; key: string };
+  timeoutMs: number;
+}
+
+/** Writes the state directory's folders, certificates, kubeconfig and kwok configuration. */
+async function writeClusterFiles(stateDir: string, options: StartOptions): Promise<ClusterLayout> {
   const pkiDir = path.join(stateDir, "pki");
   const logDir = path.join(stateDir, "logs");
   for (const dir of [pkiDir, logDir, path.join(stateDir, "etcd")]) mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -112,6 +135,74 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
   writeFileSync(kubeconfig, adminKubeconfig(server, pki, options.name), { mode: 0o600 });
   const kwokConfig = path.join(stateDir, "kwok.yaml");
   writeFileSync(kwokConfig, KWOK_CONFIGURATION);
+  return { stateDir, logDir, pki, ports, server, kubeconfig, kwokConfig };
+}
+
+/** Starts etcd, then kube-apiserver, then the controllers and kwok, each once the one before answers. */
+async function startControlPlane(ctx: StartContext): Promise<{ kcm: StartedProcess; kwok: StartedProcess }> {
+  const { options, launch, tls, timeoutMs } = ctx;
+  const { stateDir, pki, ports, server, kubeconfig, kwokConfig } = ctx.layout;
+  options.progress("starting etcd");
+  const etcd = launch("etcd", options.binaries.etcd, etcdArgs(stateDir, pki, ports));
+  await waitHealthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`, tls, timeoutMs);
+
+  options.progress("starting kube-apiserver");
+  const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver,
+    [...apiserverArgs(stateDir, pki, ports), ...(options.extraApiserverArgs ?? [])]);
+  // /readyz is polled with admin credentials: anonymous requests get 401/403 while RBAC bootstraps.
+  await waitHealthy(apiserver, `${server}/readyz`, tls, timeoutMs);
+
+  options.progress("starting kube-controller-manager, kube-scheduler and kwok");
+  const kcm = launch("kube-controller-manager", options.binaries.kubeControllerManager,
+    controllerManagerArgs(kubeconfig, pki, ports));
+  const scheduler = launch("kube-scheduler", options.binaries.kubeScheduler, schedulerArgs(kubeconfig, pki, ports));
+  const kwok = launch("kwok", options.binaries.kwok, kwokArgs(kubeconfig, kwokConfig));
+  await Promise.all([
+    waitHealthy(kcm, `https://127.0.0.1:${ports.controllerManager}/healthz`, tls, timeoutMs),
+    waitHealthy(scheduler, `https://127.0.0.1:${ports.scheduler}/healthz`, tls, timeoutMs),
+  ]);
+  return { kcm, kwok };
+}
+
+/** Starts the real nodes and the local registry, recording them in the state file as they come. */
+async function addRealNodes(ctx: StartContext, count: number, core: k8s.CoreV1Api): Promise<void> {
+  const { options, layout, state } = ctx;
+  state.real = await startRealNodes({
+    count,
+    stateDir: layout.stateDir,
+    server: layout.server,
+    ca: layout.pki.ca,
+    caFile: layout.pki.files.caCert,
+    binaries: options.binaries,
+    core,
+    env: ctx.env,
+    tools: checkRealNodePrerequisites(),
+    freePorts: async (n) => Object.values(await freePorts(Array.from({ length: n }, (_, i) => `p${i}`))),
+    progress: options.progress,
+    record: (real) => {
+      state.real = real;
+      writeClusterState(state);
+    },
+    started: ctx.started,
+    timeoutMs: ctx.timeoutMs,
+  });
+  writeClusterState(state);
+}
+
+/** The end of every started component's log, for the error of a start that failed. */
+function logTails(started: StartedProcess[]): string {
+  return started
+    .map((p) => `--- ${p.name} (${p.logFile}) ---\n${tail(p.logFile, 15)}`)
+    .join("\n");
+}
+
+export async function startCluster(options: StartOptions): Promise<RunningCluster> {
+  const stateDir = path.resolve(stateDirOf(options.stateRoot, options.name));
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  // A previous run that crashed may have left processes and state behind.
+  await stopCluster(stateDir);
+  const layout = await writeClusterFiles(stateDir, options);
+  const { pki, server, kubeconfig } = layout;
 
   const state: ClusterState = {
     name: options.name,
@@ -119,42 +210,24 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
     kubeconfig,
     server,
     binDir: options.binaries.dir,
-    ports,
+    ports: layout.ports,
     pids: {},
     startedAt: new Date().toISOString(),
   };
   const env = cleanEnvironment(options.env);
   const started: StartedProcess[] = [];
   const launch = (component: Component, command: string, args: string[]): StartedProcess => {
-    const proc = startProcess({ name: component, command, args, env, logFile: path.join(logDir, `${component}.log`) });
+    const proc = startProcess({ name: component, command, args, env, logFile: path.join(layout.logDir, `${component}.log`) });
     started.push(proc);
     state.pids[component] = proc.pid;
     writeClusterState(state);
     return proc;
   };
   const tls = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
+  const ctx: StartContext = { options, layout, state, env, started, launch, tls, timeoutMs };
 
   try {
-    options.progress("starting etcd");
-    const etcd = launch("etcd", options.binaries.etcd, etcdArgs(stateDir, pki, ports));
-    await waitHealthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`, tls, timeoutMs);
-
-    options.progress("starting kube-apiserver");
-    const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver,
-      [...apiserverArgs(stateDir, pki, ports), ...(options.extraApiserverArgs ?? [])]);
-    // /readyz is polled with admin credentials: anonymous requests get 401/403 while RBAC bootstraps.
-    await waitHealthy(apiserver, `${server}/readyz`, tls, timeoutMs);
-
-    options.progress("starting kube-controller-manager, kube-scheduler and kwok");
-    const kcm = launch("kube-controller-manager", options.binaries.kubeControllerManager,
-      controllerManagerArgs(kubeconfig, pki, ports));
-    const scheduler = launch("kube-scheduler", options.binaries.kubeScheduler, schedulerArgs(kubeconfig, pki, ports));
-    const kwok = launch("kwok", options.binaries.kwok, kwokArgs(kubeconfig, kwokConfig));
-    await Promise.all([
-      waitHealthy(kcm, `https://127.0.0.1:${ports.controllerManager}/healthz`, tls, timeoutMs),
-      waitHealthy(scheduler, `https://127.0.0.1:${ports.scheduler}/healthz`, tls, timeoutMs),
-    ]);
-
+    const { kcm, kwok } = await startControlPlane(ctx);
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromFile(kubeconfig);
     const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
@@ -167,36 +240,14 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
         stillRunning: () => assertRunning(kwok),
       });
     }
-    if ((options.realNodes ?? 0) > 0) {
-      state.real = await startRealNodes({
-        count: options.realNodes!,
-        stateDir,
-        server,
-        ca: pki.ca,
-        caFile: pki.files.caCert,
-        binaries: options.binaries,
-        core,
-        env,
-        tools: checkRealNodePrerequisites(),
-        freePorts: async (n) => Object.values(await freePorts(Array.from({ length: n }, (_, i) => `p${i}`))),
-        progress: options.progress,
-        record: (real) => {
-          state.real = real;
-          writeClusterState(state);
-        },
-        started,
-        timeoutMs,
-      });
-      writeClusterState(state);
-    }
+    if ((options.realNodes ?? 0) > 0) await addRealNodes(ctx, options.realNodes!, core);
     options.progress("waiting for the default ServiceAccount");
     assertRunning(kcm);
     await waitForServiceAccount(core, "default", timeoutMs);
     return { state, kubeConfig, stop: () => stopCluster(stateDir) };
   } catch (error) {
-    const logs = started
-      .map((p) => `--- ${p.name} (${p.logFile}) ---\n${tail(p.logFile, 15)}`)
-      .join("\n");
+    // Read before stopCluster removes the state directory the logs are in.
+    const logs = logTails(started);
     await stopCluster(stateDir).catch(() => undefined);
     throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
   }
