@@ -12,7 +12,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { PREFIX, parseDuration } from "../prepull/annotations.js";
 import { renderDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
 import { canonicalImage, parseImageReference } from "../prepull/image-reference.js";
-import { pullFailureOf, summariseFailures, type NodeFailure } from "../prepull/progress.js";
+import { isReady, pullFailureOf, summariseFailures, type NodeFailure } from "../prepull/progress.js";
 import type { ImageToPull } from "../prepull/targets.js";
 
 export const KEEP_WARM_LABEL = `${PREFIX}keep-warm`;
@@ -259,7 +259,6 @@ function pullFailures(pods: k8s.V1Pod[]): NodeFailure[] {
   });
 }
 
-const isPodReady = (pod: k8s.V1Pod): boolean => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 /** Counts of the DaemonSet's current generation: nodes warm (pod Ready), failed (pull errors). */
 export function keepWarmProgress(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]): KeepWarmProgress {
@@ -268,7 +267,7 @@ export function keepWarmProgress(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]):
   const current = currentGenerationPods(daemonSet, pods);
   const failures = pullFailures(current);
   // Once settled the DaemonSet's own count is authoritative; until then, count the new pods.
-  const warm = settled ? Math.min(daemonSet.status?.numberReady ?? 0, desired) : current.filter(isPodReady).length;
+  const warm = settled ? Math.min(daemonSet.status?.numberReady ?? 0, desired) : current.filter(isReady).length;
   return { desired, warm, failed: failures.length, settled, failures };
 }
 

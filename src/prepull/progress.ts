@@ -68,7 +68,7 @@ export interface Progress {
   skipped: number;
 }
 
-function isReady(pod: k8s.V1Pod): boolean {
+export function isReady(pod: k8s.V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
