@@ -19,6 +19,14 @@ export default tseslint.config(
     },
   },
   {
+    // Functions a reader can hold in one screen (docs/architecture.md).
+    files: ["src/**/*.ts"],
+    rules: {
+      "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true }],
+      complexity: ["error", 15],
+    },
+  },
+  {
     files: ["test/**/*.ts"],
     rules: {
       // node:test's describe/it return promises that the runner awaits.
