@@ -73,6 +73,47 @@ export interface LeaderElection {
 
 const micro = (date: Date): k8s.V1MicroTime => new k8s.V1MicroTime(date.getTime());
 
+/** The spec a candidate writes when it takes or renews the lease. */
+export function leaseSpec(input: { identity: string; leaseSeconds: number; decision: Exclude<LeaseDecision, { kind: "follow" }>; now: Date }): k8s.V1LeaseSpec {
+  const { identity, leaseSeconds, decision, now } = input;
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds: leaseSeconds,
+    leaseTransitions: decision.transitions,
+    acquireTime: micro(decision.acquireTime),
+    renewTime: micro(now),
+  };
+}
+
+/** Changes whenever the holder renews or the lease changes hands (what "seen to change" means). */
+export function observationKey(record: LeaseRecord): string {
+  return `${record.holder}|${record.renewTime?.getTime() ?? ""}|${record.transitions}`;
+}
+
+type LeaseApi = k8s.CoordinationV1Api;
+
+/** Fails at start-up, not silently later, when the Lease's namespace does not exist. */
+async function checkLeaseNamespace(api: LeaseApi, namespace: string): Promise<void> {
+  try {
+    await api.listNamespacedLease({ namespace, limit: 1 });
+  } catch (error) {
+    throw new Error(`leader election: cannot use Leases in namespace "${namespace}" (${errorCode(error) ?? (error as Error).message}); create the namespace or change --leader-election-namespace`);
+  }
+}
+
+/** Hands the lease back (client-go ReleaseOnCancel): an empty holder is free to take now. */
+async function releaseLease(api: LeaseApi, lease: { name: string; namespace: string; identity: string; log: Logger }): Promise<void> {
+  const { name, namespace, identity, log } = lease;
+  try {
+    const current = await api.readNamespacedLease({ name, namespace });
+    if (current.spec?.holderIdentity === identity) {
+      await api.replaceNamespacedLease({ name, namespace, body: { ...current, spec: { ...current.spec, holderIdentity: "", leaseDurationSeconds: 1 } } });
+    }
+  } catch (error) {
+    log.warn({ err: error }, "leader election: could not release the lease");
+  }
+}
+
 export async function startLeaderElection(options: LeaderElectionOptions): Promise<LeaderElection> {
   const api = options.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
   const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
@@ -82,26 +123,13 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
   const { namespace, name, log } = options;
   const leaseSeconds = Math.max(1, Math.round(leaseDurationMs / 1000));
 
-  // Fail at start-up, not silently later, when the Lease's namespace does not exist.
-  try {
-    await api.listNamespacedLease({ namespace, limit: 1 });
-  } catch (error) {
-    throw new Error(`leader election: cannot use Leases in namespace "${namespace}" (${errorCode(error) ?? (error as Error).message}); create the namespace or change --leader-election-namespace`);
-  }
+  await checkLeaseNamespace(api, namespace);
 
   let leader = false;
   let running = true;
   let lastRenew = 0;
   let observed: { key: string; at: number } | undefined;
   let timer: NodeJS.Timeout | undefined;
-
-  const spec = (decision: Exclude<LeaseDecision, { kind: "follow" }>, now: Date): k8s.V1LeaseSpec => ({
-    holderIdentity: identity,
-    leaseDurationSeconds: leaseSeconds,
-    leaseTransitions: decision.transitions,
-    acquireTime: micro(decision.acquireTime),
-    renewTime: micro(now),
-  });
 
   /** One attempt to acquire or renew: "held" when this replica holds the lease afterwards. */
   const attempt = async (): Promise<"held" | "follow"> => {
@@ -113,17 +141,17 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
       if (errorCode(error) !== 404) throw error;
       await api.createNamespacedLease({
         namespace,
-        body: { metadata: { name, namespace }, spec: spec({ kind: "take", transitions: 0, acquireTime: now }, now) },
+        body: { metadata: { name, namespace }, spec: leaseSpec({ identity, leaseSeconds, decision: { kind: "take", transitions: 0, acquireTime: now }, now }) },
       });
       return "held";
     }
     const record = leaseRecord(lease);
-    const key = `${record.holder}|${record.renewTime?.getTime() ?? ""}|${record.transitions}`;
+    const key = observationKey(record);
     if (observed?.key !== key) observed = { key, at: Date.now() };
     const decision = decideLease({ record, identity, observedAt: observed.at, now });
     if (decision.kind === "follow") return "follow";
     // resourceVersion makes this a compare-and-swap: a 409 means someone else wrote first.
-    await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: spec(decision, now) } });
+    await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: leaseSpec({ identity, leaseSeconds, decision, now }) } });
     if (decision.kind === "take") log.info({ lease: `${namespace}/${name}`, identity, previous: record.holder || undefined }, "acquired the lease");
     return "held";
   };
@@ -168,15 +196,7 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
       if (!leader) return;
       leader = false;
       options.onStoppedLeading();
-      try {
-        // Hand the lease back (client-go ReleaseOnCancel): an empty holder is free to take now.
-        const lease = await api.readNamespacedLease({ name, namespace });
-        if (lease.spec?.holderIdentity === identity) {
-          await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } } });
-        }
-      } catch (error) {
-        log.warn({ err: error }, "leader election: could not release the lease");
-      }
+      await releaseLease(api, { name, namespace, identity, log });
     },
   };
 }

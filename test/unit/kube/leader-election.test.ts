@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideLease, leaseRecord } from "../../../src/kube/leader-election.js";
+import { decideLease, leaseRecord, leaseSpec, observationKey } from "../../../src/kube/leader-election.js";
 
 const NOW = new Date("2026-11-22T10:00:00Z");
 const ago = (ms: number): number => NOW.getTime() - ms;
@@ -38,5 +38,23 @@ describe("leader election decisions (client-go semantics)", () => {
     const record = leaseRecord({ spec: { holderIdentity: "x", leaseDurationSeconds: 30, leaseTransitions: 2, renewTime: NOW } });
     assert.equal(record.holder, "x");
     assert.equal(record.renewTime?.getTime(), NOW.getTime());
+  });
+});
+
+describe("leader election: the lease written", () => {
+  it("takes or renews as this identity, with the decision's transitions and acquire time, renewed now", () => {
+    const spec = leaseSpec({ identity: "replica-a", leaseSeconds: 15, decision: { kind: "take", transitions: 4, acquireTime: new Date(ago(5_000)) }, now: NOW });
+    assert.equal(spec.holderIdentity, "replica-a");
+    assert.equal(spec.leaseDurationSeconds, 15);
+    assert.equal(spec.leaseTransitions, 4);
+    assert.equal(new Date(spec.acquireTime!).getTime(), ago(5_000));
+    assert.equal(new Date(spec.renewTime!).getTime(), NOW.getTime());
+  });
+
+  it("sees a record change when the holder renews or the lease changes hands", () => {
+    const record = { holder: "replica-a", leaseDurationSeconds: 15, transitions: 3, renewTime: new Date(ago(1_000)) };
+    assert.equal(observationKey(record), observationKey({ ...record }));
+    assert.notEqual(observationKey(record), observationKey({ ...record, renewTime: NOW }));
+    assert.notEqual(observationKey(record), observationKey({ ...record, holder: "replica-b", transitions: 4 }));
   });
 });
