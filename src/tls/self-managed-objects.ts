@@ -2,6 +2,7 @@
 // JSON patch that puts the CA bundle into a webhook configuration, whether the configurations trust
 // a certificate, and when to check again. certificate-manager.ts sends and reads these.
 import type * as k8s from "@kubernetes/client-node";
+import { LABELS, MANAGED_BY } from "../prepull/annotations.js";
 import { bundleTrusts, encodeSecretData, type CertificateSet } from "./self-managed.js";
 
 export interface JsonPatchOperation {
@@ -17,7 +18,7 @@ export function certificateSecret(input: { name: string; namespace: string; reso
     metadata: {
       name,
       namespace,
-      labels: { "app.kubernetes.io/managed-by": "kube-prepull" },
+      labels: { [LABELS.managedBy]: MANAGED_BY },
       ...(resourceVersion ? { resourceVersion } : {}),
     },
     type: "kubernetes.io/tls",
