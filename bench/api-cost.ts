@@ -18,6 +18,7 @@ import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
 import { apiserverCounter } from "./support/apiserver-metrics.js";
+import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 
 const NAMESPACE = "bench";
@@ -35,6 +36,24 @@ export interface PrepullRun {
   serveCpuSeconds: number;
   /** Increase of apiserver_terminated_watchers_total{resource="pods"} (all clients) over the prepull. */
   podWatchersTerminated: number;
+  /** ... of every resource. */
+  watchersTerminated: number;
+  /** Bytes serve received from the apiserver over the prepull (counted at serve's side). */
+  bytesReceived: number;
+  /** The prepull DaemonSet as first seen (to run it again without kube-prepull). */
+  daemonSet?: k8s.V1DaemonSet;
+}
+
+/** One side-by-side pair: kube-prepull's held prepull and the scripted way, in the order run. */
+export interface Pair {
+  prepull: PrepullRun;
+  scripted: ScriptedRun;
+  scriptedFirst: boolean;
+}
+
+/** kube-prepull's DaemonSet applied by hand with serve stopped: when all its pods were Ready. */
+export interface BareDaemonSetRun {
+  allReadyMs: number;
 }
 
 /** What one cluster measured: kube-prepull's single prepull, then the scripted way, then the burst (each if asked for). */
@@ -42,7 +61,53 @@ export interface ClusterRun {
   nodes: number;
   prepull?: PrepullRun;
   scripted?: ScriptedRun;
+  /** With kube-prepull and the script both asked for: every pair, alternating which goes first. */
+  pairs: Pair[];
+  bare?: BareDaemonSetRun;
   burst?: BurstRun;
+  /** serve's start: until /readyz (caches synced), its peak RSS by then, and the Deployments it had to cache. */
+  startup?: { syncedMs: number; peakRss: number; deployments: number };
+}
+
+/** FILLER_NAMESPACES namespaces, covered by kube-prepull, with `count` Deployments of replicas 0 in all. */
+const FILLER_NAMESPACES = 20;
+async function createFillerDeployments(kc: k8s.KubeConfig, count: number): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const t0 = Date.now();
+  for (let n = 0; n < FILLER_NAMESPACES; n++) {
+    await core.createNamespace({ body: { metadata: { name: `filler-${n}`, labels: { "kube-prepull.io/enabled": "true" } } } });
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) {
+      const name = `app-${i}`;
+      await apps.createNamespacedDeployment({
+        namespace: `filler-${i % FILLER_NAMESPACES}`,
+        body: {
+          metadata: { name, labels: { app: name, team: `team-${i % 50}` } },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: name } },
+            template: {
+              metadata: { labels: { app: name } },
+              spec: {
+                containers: [{
+                  name: "app", image: `registry.example.com/filler/app-${i}:v1`,
+                  env: [{ name: "MODE", value: "production" }, { name: "LOG_LEVEL", value: "info" }],
+                  ports: [{ containerPort: 8080, name: "http" }],
+                  resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+                  readinessProbe: { httpGet: { path: "/healthz", port: 8080 } },
+                }],
+              },
+            },
+          },
+        },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  log(`${count} filler Deployments in ${FILLER_NAMESPACES} namespaces created in ${Date.now() - t0} ms`);
 }
 
 async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number }> {
@@ -61,14 +126,14 @@ async function startServeProcess(kubeconfig: string, pullDelay: string): Promise
   throw new Error("kube-prepull serve exited before serving");
 }
 
-function heldDeployment(nodes: number): k8s.V1Deployment {
+function heldDeployment(name: string, nodes: number): k8s.V1Deployment {
   return {
-    metadata: { name: "shop", annotations: { "kube-prepull.io/hold": "true" } },
+    metadata: { name, annotations: { "kube-prepull.io/hold": "true" } },
     spec: {
       replicas: Math.min(10, nodes),
-      selector: { matchLabels: { app: "shop" } },
+      selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels: { app: "shop" } },
+        metadata: { labels: { app: name } },
         spec: { containers: [{ name: "app", image: "registry.example.com/shop/app:v1" }, { name: "sidecar", image: "registry.example.com/shop/sidecar:v1" }] },
       },
     },
@@ -76,11 +141,12 @@ function heldDeployment(nodes: number): k8s.V1Deployment {
 }
 
 /** Follows the Deployment (as the admin, not audited) and returns when each milestone was first seen. */
-async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[string, number]>> {
+async function followPrepull(kc: k8s.KubeConfig, nodes: number, name: string): Promise<{ milestones: Array<[string, number]>; daemonSet?: k8s.V1DaemonSet }> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const seen = new Map<string, number>();
+  let firstSeen: k8s.V1DaemonSet | undefined;
   const t0 = Date.now();
-  await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment(nodes) });
+  await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment(name, nodes) });
   const mark = (what: string, reached: boolean): void => {
     if (reached && !seen.has(what)) {
       seen.set(what, Date.now() - t0);
@@ -89,10 +155,11 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[
   };
   await pollUntil(async () => {
     const [deployment, daemonSets] = await Promise.all([
-      apps.readNamespacedDeployment({ name: "shop", namespace: NAMESPACE }),
-      apps.listNamespacedDaemonSet({ namespace: NAMESPACE }),
+      apps.readNamespacedDeployment({ name, namespace: NAMESPACE }),
+      apps.listNamespacedDaemonSet({ namespace: NAMESPACE, labelSelector: `kube-prepull.io/deployment=${name}` }),
     ]);
     const daemonSet = daemonSets.items[0];
+    firstSeen ??= daemonSet;
     const status = JSON.parse(deployment.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status] ?? "{}") as { phase?: string; nodes?: { pulled?: number } };
     mark("DaemonSet created", daemonSet !== undefined);
     // The cluster's view (DaemonSet status) next to kube-prepull's (its status annotation).
@@ -107,11 +174,41 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number): Promise<Array<[
     mark("DaemonSet deleted", seen.has("DaemonSet created") && daemonSet === undefined);
     return seen.has("DaemonSet deleted");
   }, { what: "the prepull to finish and its DaemonSet to be deleted", timeoutMs: 600_000, intervalMs: 100 });
-  return [...seen];
+  return { milestones: [...seen], ...(firstSeen ? { daemonSet: firstSeen } : {}) };
+}
+
+/**
+ * kube-prepull's DaemonSet (as it created it) applied by the admin with serve stopped, under
+ * another name: the DaemonSet controller's and the kubelets' own time for the same pods.
+ */
+async function measureBareDaemonSet(kc: k8s.KubeConfig, captured: k8s.V1DaemonSet, nodes: number, namespace: string): Promise<BareDaemonSetRun> {
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const name = "prepull-bare";
+  const labels = { "bench.kube-prepull.io/bare": name };
+  const template = captured.spec!.template;
+  const body: k8s.V1DaemonSet = {
+    metadata: { name, labels },
+    spec: { ...captured.spec!, selector: { matchLabels: labels }, template: { ...template, metadata: { ...template.metadata, labels } } },
+  };
+  const t0 = Date.now();
+  await apps.createNamespacedDaemonSet({ namespace, body });
+  await pollUntil(async () => ((await apps.readNamespacedDaemonSet({ name, namespace })).status?.numberReady ?? 0) >= nodes,
+    { what: "the bare DaemonSet to be all Ready", timeoutMs: 600_000, intervalMs: 100 });
+  const allReadyMs = Date.now() - t0;
+  log(`${nodes} nodes: kube-prepull's DaemonSet without kube-prepull all Ready after ${allReadyMs} ms`);
+  await apps.deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: "Foreground" });
+  await pollUntil(async () => (await apps.listNamespacedDaemonSet({ namespace })).items.length === 0, { what: "the bare DaemonSet to go", timeoutMs: 300_000 });
+  return { allReadyMs };
 }
 
 export async function measureOnCluster(options: {
   nodes: number; pullDelay: string; prepull: boolean; scripted: boolean; burstDeployments: number; scriptedFirst?: boolean;
+  /** Side-by-side pairs when both kube-prepull and the script are measured (order alternates). */
+  pairs?: number;
+  /** Also run kube-prepull's DaemonSet with serve stopped (at the end). */
+  bare?: boolean;
+  /** Deployments (replicas 0, in covered namespaces) created before serve starts: its caches' size. */
+  fillerDeployments?: number;
 }): Promise<ClusterRun> {
   // Beside the cluster's state directory, which startCluster empties first.
   const policy = path.join(STATE_ROOT, "bench-audit-policy.yaml");
@@ -124,67 +221,100 @@ export async function measureOnCluster(options: {
     extraApiserverArgs: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=blocking"],
   });
   let serve: ChildProcess | undefined;
-  const run: ClusterRun = { nodes: options.nodes };
+  let counter: ByteCounter | undefined;
+  const run: ClusterRun = { nodes: options.nodes, pairs: [] };
   try {
     const kc = cluster.kubeConfig;
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const stateDir = cluster.state.stateDir;
     const kubeconfig = path.join(stateDir, "kube-prepull.kubeconfig");
     const scriptKubeconfig = path.join(stateDir, "scripted-prepull.kubeconfig");
+    counter = await startByteCounter(kc.getCurrentCluster()!.server);
     await core.createNamespace({ body: { metadata: { name: OWN_NAMESPACE } } });
-    await serviceAccountKubeconfig(kc, SERVE_ACCOUNT, kubeconfig);
+    await serviceAccountKubeconfig(kc, SERVE_ACCOUNT, kubeconfig, counter.url);
     await serviceAccountKubeconfig(kc, SCRIPT_ACCOUNT, scriptKubeconfig);
     for (const [name, enabled] of [[NAMESPACE, true], ["scripted", false], ["burst", true]] as const) {
       await core.createNamespace({ body: { metadata: { name, labels: enabled ? { "kube-prepull.io/enabled": "true" } : {} } } });
       await waitForServiceAccount(core, name);
     }
 
+    if (options.fillerDeployments) await createFillerDeployments(kc, options.fillerDeployments);
+
+    const serveStarted = Date.now();
     const started = await startServeProcess(kubeconfig, options.pullDelay);
     serve = started.child;
     const pid = serve.pid!;
-    await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 120_000 });
+    await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 600_000 });
+    run.startup = { syncedMs: Date.now() - serveStarted, peakRss: peakMemoryBytes(pid) ?? 0, deployments: options.fillerDeployments ?? 0 };
     await waitForPrepullWebhook(kc.makeApiClient(k8s.AppsV1Api), NAMESPACE);
     await sleep(2000); // let the initial lists and watches settle
     const ready = auditedRequests(auditLog, SERVE_ACCOUNT);
     const kubectl = path.join(cluster.state.binDir, "kubectl");
-    const podWatchersTerminated = (): Promise<number> =>
-      apiserverCounter(kubectl, cluster.state.kubeconfig, "apiserver_terminated_watchers_total", { resource: "pods" });
+    const watchersTerminated = (labels: Record<string, string> = {}): Promise<number> =>
+      apiserverCounter(kubectl, cluster.state.kubeconfig, "apiserver_terminated_watchers_total", labels);
+    const bytes = counter;
 
-    const measurePrepull = async (): Promise<void> => {
+    const measurePrepull = async (index: number): Promise<PrepullRun> => {
       const before = auditedRequests(auditLog, SERVE_ACCOUNT);
-      const terminatedBefore = await podWatchersTerminated();
-      const milestones = await followPrepull(kc, options.nodes);
+      const [podsBefore, allBefore, bytesBefore] = [await watchersTerminated({ resource: "pods" }), await watchersTerminated(), bytes.received()];
+      const followed = await followPrepull(kc, options.nodes, `shop-${index}`);
       await sleep(3000); // anything the controller still does after the delete
-      run.prepull = {
+      return {
         nodes: options.nodes, pullDelay: options.pullDelay,
         perPrepull: countBetween(before, auditedRequests(auditLog, SERVE_ACCOUNT)),
         startup: countBetween(new Map(), ready),
-        milestones,
+        milestones: followed.milestones,
         servePeakRss: peakMemoryBytes(pid) ?? 0,
         serveCpuSeconds: cpuSeconds(pid),
-        podWatchersTerminated: (await podWatchersTerminated()) - terminatedBefore,
+        podWatchersTerminated: (await watchersTerminated({ resource: "pods" })) - podsBefore,
+        watchersTerminated: (await watchersTerminated()) - allBefore,
+        bytesReceived: bytes.received() - bytesBefore,
+        ...(followed.daemonSet ? { daemonSet: followed.daemonSet } : {}),
       };
     };
-    const measureScriptedWay = async (): Promise<void> => {
-      log(`${options.nodes} nodes: the scripted way (bench/scripted-prepull.sh)`);
-      run.scripted = await measureScripted({
-        kc, kubectl, kubeconfig: scriptKubeconfig, auditLog, stateDir, namespace: "scripted", nodes: options.nodes, pullDelay: options.pullDelay,
+    const measureScriptedWay = async (index: number): Promise<ScriptedRun> => {
+      log(`${options.nodes} nodes: the scripted way (bench/scripted-prepull.sh), run ${index + 1}`);
+      return measureScripted({
+        kc, kubectl, kubeconfig: scriptKubeconfig, auditLog, stateDir, namespace: "scripted", nodes: options.nodes, pullDelay: options.pullDelay, name: `prepull-scripted-${index}`,
       });
     };
-    // kube-prepull first by default; --scripted-first swaps them (the first runs on a cluster whose
-    // nodes have just become Ready).
-    const order = options.scriptedFirst ? [options.scripted && measureScriptedWay, options.prepull && measurePrepull]
-      : [options.prepull && measurePrepull, options.scripted && measureScriptedWay];
-    for (const step of order) if (step) await step();
+    const pairs = options.prepull && options.scripted ? Math.max(1, options.pairs ?? 1) : 1;
+    for (let i = 0; i < pairs; i++) {
+      // Alternate which goes first (the first runs on a cluster whose nodes have just become Ready);
+      // --scripted-first starts with the script.
+      const scriptedFirst = (i % 2 === 1) !== (options.scriptedFirst ?? false);
+      const prepullStep = async (): Promise<PrepullRun | undefined> => (options.prepull ? measurePrepull(i) : undefined);
+      const scriptedStep = async (): Promise<ScriptedRun | undefined> => (options.scripted ? measureScriptedWay(i) : undefined);
+      let prepull: PrepullRun | undefined;
+      let scripted: ScriptedRun | undefined;
+      if (scriptedFirst) {
+        scripted = await scriptedStep();
+        prepull = await prepullStep();
+      } else {
+        prepull = await prepullStep();
+        scripted = await scriptedStep();
+      }
+      run.prepull ??= prepull;
+      run.scripted ??= scripted;
+      if (prepull && scripted) run.pairs.push({ prepull, scripted, scriptedFirst });
+    }
     if (options.burstDeployments > 0) {
       run.burst = await measureBurst({
         kc, kubectl, adminKubeconfig: cluster.state.kubeconfig, auditLog, namespace: "burst",
         servePid: pid, opsPort: started.opsPort, deployments: options.burstDeployments,
       });
     }
+    const captured = run.prepull?.daemonSet;
+    if (options.bare && captured) {
+      serve.kill();
+      await new Promise((resolve) => serve!.once("exit", resolve));
+      serve = undefined;
+      run.bare = await measureBareDaemonSet(kc, captured, options.nodes, "scripted");
+    }
     return run;
   } finally {
     serve?.kill();
+    await counter?.stop();
     await cluster.stop();
   }
 }

@@ -7,7 +7,7 @@ import * as k8s from "@kubernetes/client-node";
 import { SYSTEM_ANNOTATIONS, USER_ANNOTATIONS } from "../src/prepull/annotations.js";
 import { decodeStatus } from "../src/prepull/progress.js";
 import { pollUntil } from "../src/local-cluster/wait.js";
-import { apiserverCounter } from "./support/apiserver-metrics.js";
+import { apiserverCounter, webhookCalls } from "./support/apiserver-metrics.js";
 import { auditedRequests, countBetween, SERVE_ACCOUNT, total } from "./support/audit.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 
@@ -33,6 +33,9 @@ export interface BurstRun {
   apiserver429: number;
   servePeakRss: number;
   serveCpuSeconds: number;
+  /** kube-prepull's webhooks as the apiserver timed them over the burst (its histogram's increase). */
+  webhookCalls: number;
+  webhookCallsWithin25ms: number;
 }
 
 const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
@@ -76,6 +79,7 @@ export async function measureBurst(options: {
   const before = auditedRequests(options.auditLog, SERVE_ACCOUNT);
   const cpuBefore = cpuSeconds(options.servePid);
   const errorsBefore = await apiserver429(options.kubectl, options.adminKubeconfig);
+  const webhooksBefore = await webhookCalls(options.kubectl, options.adminKubeconfig, "kube-prepull.io");
   const samples: BurstRun["samples"] = [];
   let scraping = true;
   const t0 = Date.now();
@@ -132,5 +136,9 @@ export async function measureBurst(options: {
     apiserver429: (await apiserver429(options.kubectl, options.adminKubeconfig)) - errorsBefore,
     servePeakRss: peakMemoryBytes(options.servePid) ?? 0,
     serveCpuSeconds: cpuSeconds(options.servePid) - cpuBefore,
+    ...(await webhookCalls(options.kubectl, options.adminKubeconfig, "kube-prepull.io").then((after) => ({
+      webhookCalls: after.calls - webhooksBefore.calls,
+      webhookCallsWithin25ms: after.within25ms - webhooksBefore.within25ms,
+    }))),
   };
 }

@@ -22,12 +22,13 @@ export interface ScriptedRun {
   requests: Map<string, number>;
 }
 
-const NAME = "prepull-scripted";
-
 export async function measureScripted(options: {
   kc: k8s.KubeConfig; kubectl: string; kubeconfig: string; auditLog: string; stateDir: string;
   namespace: string; nodes: number; pullDelay: string;
+  /** The DaemonSet's name (one per run). */
+  name: string;
 }): Promise<ScriptedRun> {
+  const NAME = options.name;
   const apps = options.kc.makeApiClient(k8s.AppsV1Api);
   const cacheDir = path.join(options.stateDir, "scripted-kube-cache"); // a fresh kubectl cache, as on a CI runner
   mkdirSync(cacheDir, { recursive: true });

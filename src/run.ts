@@ -6,6 +6,8 @@ import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiErrorMessage, createClusterActions, type ClusterActions } from "./kube/cluster-actions.js";
+import { nodeForCache } from "./kube/cache-shapes.js";
+import { PendingPods } from "./kube/pending-pods.js";
 import { Reflector } from "./kube/reflector.js";
 import { LABELS, MANAGED_BY } from "./prepull/annotations.js";
 import type { Progress } from "./prepull/progress.js";
@@ -87,7 +89,7 @@ interface Ending {
   skipped?: number;
 }
 
-/** The watch caches of one run: every node, the run's DaemonSet and its pods. */
+/** The watch caches of one run: every node (slimmed) and the run's DaemonSet; its pods are not watched (pending-pods.ts). */
 function watchRun(
   kubeConfig: k8s.KubeConfig,
   core: k8s.CoreV1Api,
@@ -95,9 +97,9 @@ function watchRun(
   run: { namespace: string; id: string; name: string },
   log: Logger,
   onEvent: () => void,
-): { nodes: Reflector<k8s.V1Node>; daemonSets: Reflector<k8s.V1DaemonSet>; pods: Reflector<k8s.V1Pod> } {
-  const { namespace, id, name } = run;
-  const nodes = new Reflector<k8s.V1Node>({ name: "nodes", kubeConfig, path: "/api/v1/nodes", list: (p) => core.listNode(p), log, onEvent });
+): { nodes: Reflector<k8s.V1Node>; daemonSets: Reflector<k8s.V1DaemonSet>; pending: PendingPods } {
+  const { namespace, id } = run;
+  const nodes = new Reflector<k8s.V1Node>({ name: "nodes", kubeConfig, path: "/api/v1/nodes", list: (p) => core.listNode(p), transform: nodeForCache, log, onEvent });
   const daemonSets = new Reflector<k8s.V1DaemonSet>({
     name: "daemonsets",
     kubeConfig,
@@ -107,16 +109,8 @@ function watchRun(
     log,
     onEvent,
   });
-  const pods = new Reflector<k8s.V1Pod>({
-    name: "pods",
-    kubeConfig,
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    labelSelector: `${LABELS.prepull}=${name}`,
-    list: (p) => core.listNamespacedPod({ namespace, ...p }),
-    log,
-    onEvent,
-  });
-  return { nodes, daemonSets, pods };
+  const pending = new PendingPods({ core, now: () => Date.now(), fetched: onEvent, log });
+  return { nodes, daemonSets, pending };
 }
 
 /**
@@ -152,7 +146,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
 
   const waker = createWaker();
   signal.addEventListener("abort", waker.notify);
-  const { nodes, daemonSets, pods } = watchRun(kubeConfig, core, apps, { namespace, id, name }, log, waker.notify);
+  const { nodes, daemonSets, pending } = watchRun(kubeConfig, core, apps, { namespace, id, name }, log, waker.notify);
   // Set before the create call: a create whose answer got lost may still have made the DaemonSet.
   let createAttempted = false;
   let created = false;
@@ -171,7 +165,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
     await deleteExpiredRuns(apps, actions, namespace, now, observer);
     // The reflectors retry for ever; an unusable node list should end the run at once instead.
     await clusterCall("list nodes", () => core.listNode({ limit: 1 }));
-    for (const reflector of [nodes, daemonSets, pods]) reflector.start();
+    for (const reflector of [nodes, daemonSets]) reflector.start();
     if (!(await nodesListed())) return interruptedOrTimedOut();
 
     const expiresAt = new Date(deadline + RUN_EXPIRY_GRACE_SECONDS * 1000);
@@ -186,7 +180,9 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
     const graceEnds = now().getTime() + options.schedulingGraceSeconds * 1000;
     for (;;) {
       const at = now().getTime();
-      const step = runStep({ spec, daemonSet: daemonSets.get(namespace, name) ?? start.daemonSet, pods: pods.list(), nodes: nodes.list(), now: at, deadline, graceEnds });
+      const daemonSet = daemonSets.get(namespace, name) ?? start.daemonSet;
+      const detail = pending.read(daemonSet);
+      const step = runStep({ spec, daemonSet, pendingPods: detail.pods, nodes: nodes.list(), now: at, deadline, graceEnds });
       observer.progress(step.progress);
       if (signal.aborted) return { ...interruptedOrTimedOut(), progress: step.progress };
       if (step.kind === "finished") return { result: step.result, message: step.message, progress: step.progress };
@@ -194,7 +190,8 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
         log.debug({ daemonSet: name, added: step.wave.added }, "next wave");
         await clusterCall(`widen daemonset/${name} to the next wave`, () => actions.setDaemonSetAffinity(namespace, name, step.wave!.affinity));
       }
-      await waker.wait(Math.min(deadline, graceEnds > at ? graceEnds : deadline) - at);
+      const recheckAt = detail.recheckInMs !== undefined ? at + detail.recheckInMs : deadline;
+      await waker.wait(Math.min(deadline, recheckAt, graceEnds > at ? graceEnds : deadline) - at);
     }
   };
 
@@ -211,7 +208,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
     ending = { result: "error", message: error.message };
   } finally {
     signal.removeEventListener("abort", waker.notify);
-    for (const reflector of [nodes, daemonSets, pods]) reflector.stop();
+    for (const reflector of [nodes, daemonSets]) reflector.stop();
     if (createAttempted) {
       // Whatever the ending (and for an unexpected error too): no DaemonSet stays behind.
       await actions.deleteDaemonSet(namespace, name).catch((error: unknown) => {

@@ -68,7 +68,7 @@ export const total = (counts: Map<string, number>): number => [...counts.values(
  * A kubeconfig for a ServiceAccount in OWN_NAMESPACE (which must exist), cluster-admin here:
  * counting, not authorising.
  */
-export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: string, file: string): Promise<void> {
+export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: string, file: string, server?: string): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   await core.createNamespacedServiceAccount({ namespace: OWN_NAMESPACE, body: { metadata: { name: account } } });
@@ -85,7 +85,7 @@ export async function serviceAccountKubeconfig(kc: k8s.KubeConfig, account: stri
   const cluster = kc.getCurrentCluster()!;
   writeFileSync(file, JSON.stringify({
     apiVersion: "v1", kind: "Config",
-    clusters: [{ name: "bench", cluster: { server: cluster.server, "certificate-authority-data": cluster.caData } }],
+    clusters: [{ name: "bench", cluster: { server: server ?? cluster.server, "certificate-authority-data": cluster.caData } }],
     users: [{ name: account, user: { token: token.status!.token } }],
     contexts: [{ name: "bench", context: { cluster: "bench", user: account } }],
     "current-context": "bench",

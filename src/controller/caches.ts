@@ -1,12 +1,14 @@
 // The controller's list+watch caches and what their events ask the queue for: one reflector per
-// workload kind (every object but kube-prepull's own), nodes (slimmed), prepull DaemonSets indexed
-// by owning workload, and their pods (slimmed) indexed by DaemonSet, so a reconcile reads only its
-// own objects whatever the cluster size.
+// workload kind (every object but kube-prepull's own), nodes (slimmed) and prepull DaemonSets
+// indexed by owning workload, so a reconcile reads only its own objects whatever the cluster size.
+// Prepull pods are not watched: progress comes from the DaemonSets' status, and their pending pods
+// are listed only on a stall (pending-pods.ts, spec §4 "Scale").
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { createKeepWarmLists, type KeepWarmLists } from "../keepwarm/keep-warm-loop.js";
 import type { ClusterActions } from "../kube/cluster-actions.js";
-import { nodeForCache, podForCache } from "../kube/cache-shapes.js";
+import { nodeForCache, workloadForCache } from "../kube/cache-shapes.js";
+import { PendingPods, type PendingPodsRead } from "../kube/pending-pods.js";
 import { Reflector } from "../kube/reflector.js";
 import type { Metrics } from "../observability/metrics.js";
 import { LABELS, MANAGED_BY, SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
@@ -18,8 +20,8 @@ import type { ControllerConfig } from "./reconcile.js";
 
 /** Queue keys of keep-warm lists (workloads are "<Kind>/<namespace>/<name>"; a list name has no "/"). */
 export const KEEP_WARM_KEY = "keep-warm:";
-/** Pod events of one prepull within this window are handled by one reconcile. */
-const POD_EVENT_BATCH_MS = 200;
+/** DaemonSet status changes of one prepull within this window are handled by one reconcile. */
+const DAEMONSET_EVENT_BATCH_MS = 200;
 /** Node heartbeats of many nodes come in bursts: folded into one pass over the pulling prepulls. */
 const NODE_EVENT_BATCH_MS = 1000;
 
@@ -48,7 +50,8 @@ export interface Caches {
   workload(kind: WorkloadKindName, namespace: string, name: string): { workload: Workload; object: WorkloadObject } | undefined;
   workloads(kind: WorkloadKindName): WorkloadObject[];
   daemonSetsOf(workloadKey: string): k8s.V1DaemonSet[];
-  podsOf(namespace: string, daemonSet: string): k8s.V1Pod[];
+  /** The pending pods of a prepull DaemonSet, when a stall made them worth listing (pod-detail.ts). */
+  pendingPodsOf(daemonSet: k8s.V1DaemonSet): PendingPodsRead;
   nodes(): k8s.V1Node[];
   /** The workload has a request or a hold of kube-prepull's. */
   isOurs(object: WorkloadObject): boolean;
@@ -75,6 +78,7 @@ function workloadReflector(deps: CacheDeps, events: CacheEvents, clients: Worklo
     path: `/apis/${workload.group}/${workload.version}/${workload.resource}`,
     labelSelector: NOT_MANAGED_SELECTOR,
     list: (p) => workload.api.list(clients, p),
+    transform: workloadForCache((object) => workload.template(object)),
     log: deps.log,
     onEvent: (type, object) => {
       const key = workloadKey(workload.kind, object.metadata!.namespace!, object.metadata!.name!);
@@ -109,7 +113,7 @@ function nodeReflector(deps: CacheDeps, events: CacheEvents): { reflector: Refle
 type KeepWarmListOf = (object: k8s.KubernetesObject) => string | undefined;
 
 /** Our DaemonSets, indexed by owning workload; a change wakes its owner or keep-warm list and re-arms its run expiry. */
-function daemonSetReflector(deps: CacheDeps, events: CacheEvents, apps: k8s.AppsV1Api, expiry: RunExpiry, keepWarmListOf: KeepWarmListOf): Reflector<k8s.V1DaemonSet> {
+function daemonSetReflector(deps: CacheDeps, events: CacheEvents, apps: k8s.AppsV1Api, expiry: RunExpiry, keepWarmListOf: KeepWarmListOf, pending: PendingPods): Reflector<k8s.V1DaemonSet> {
   return new Reflector<k8s.V1DaemonSet>({
     name: "daemonsets",
     kubeConfig: deps.kubeConfig,
@@ -124,37 +128,14 @@ function daemonSetReflector(deps: CacheDeps, events: CacheEvents, apps: k8s.Apps
     },
     log: deps.log,
     onEvent: (type, ds) => {
+      if (type === "DELETED") pending.forget(ds.metadata!.namespace!, ds.metadata!.name!);
+      // Status changes of one prepull come in bursts (its pods start on hundreds of nodes at once):
+      // fold each burst into one reconcile.
       const list = keepWarmListOf(ds);
-      if (list) events.enqueue(KEEP_WARM_KEY + list, 0);
+      if (list) events.enqueue(KEEP_WARM_KEY + list, DAEMONSET_EVENT_BATCH_MS);
       expiry.observe(ds, type === "DELETED");
       const key = ownerKey(ds);
-      if (key) events.enqueue(key, 0);
-    },
-  });
-}
-
-/** Their pods, slimmed and indexed by DaemonSet; changes wake the DaemonSet's owner, batched. */
-function podReflector(deps: CacheDeps, events: CacheEvents, daemonSets: Reflector<k8s.V1DaemonSet>, keepWarmListOf: KeepWarmListOf): Reflector<k8s.V1Pod> {
-  const core = deps.kubeConfig.makeApiClient(k8s.CoreV1Api);
-  return new Reflector<k8s.V1Pod>({
-    name: "pods",
-    kubeConfig: deps.kubeConfig,
-    path: "/api/v1/pods",
-    labelSelector: MANAGED_SELECTOR,
-    list: (p) => core.listPodForAllNamespaces(p),
-    transform: podForCache,
-    indexers: { daemonSet: (pod) => (pod.metadata?.labels?.[LABELS.prepull] ? [`${pod.metadata.namespace}/${pod.metadata.labels[LABELS.prepull]}`] : []) },
-    log: deps.log,
-    onEvent: (_type, pod) => {
-      const dsName = pod.metadata?.labels?.[LABELS.prepull];
-      if (!dsName) return;
-      const list = keepWarmListOf(pod);
-      if (list) events.enqueue(KEEP_WARM_KEY + list, POD_EVENT_BATCH_MS);
-      const ds = daemonSets.get(pod.metadata!.namespace!, dsName);
-      const key = ds ? ownerKey(ds) : undefined;
-      // Pods of one prepull change in bursts (hundreds of nodes at once): fold each burst into one
-      // reconcile instead of one per pod event, so the controller keeps up with the watch.
-      if (key) events.enqueue(key, POD_EVENT_BATCH_MS);
+      if (key) events.enqueue(key, DAEMONSET_EVENT_BATCH_MS);
     },
   });
 }
@@ -169,20 +150,31 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
   // Read at event time: the keep-warm lists need the DaemonSet and pod caches, so come after them.
   const keepWarmListOf: KeepWarmListOf = (object) => keepWarm?.listOf(object);
   const { reflector: nodes, stop: stopNodes } = nodeReflector(deps, events);
-  const daemonSets = daemonSetReflector(deps, events, apps, expiry, keepWarmListOf);
-  const pods = podReflector(deps, events, daemonSets, keepWarmListOf);
-  const podsOf = (namespace: string, daemonSet: string): k8s.V1Pod[] => pods.byIndex("daemonSet", `${namespace}/${daemonSet}`);
+  const pending: PendingPods = new PendingPods({
+    core: kubeConfig.makeApiClient(k8s.CoreV1Api),
+    now: () => deps.now().getTime(),
+    log,
+    fetched: (namespace, name) => {
+      const ds = daemonSets.get(namespace, name);
+      const list = ds ? keepWarmListOf(ds) : undefined;
+      if (list) events.enqueue(KEEP_WARM_KEY + list, 0);
+      const key = ds ? ownerKey(ds) : undefined;
+      if (key) events.enqueue(key, 0);
+    },
+  });
+  const daemonSets = daemonSetReflector(deps, events, apps, expiry, keepWarmListOf, pending);
+  const pendingPodsOf = (daemonSet: k8s.V1DaemonSet): PendingPodsRead => pending.read(daemonSet);
   const keepWarm = deps.config.keepWarm
     ? createKeepWarmLists({
         ...deps,
         namespace: deps.config.keepWarm.namespace,
         podConfig: deps.config.pod,
         daemonSet: (namespace, name) => daemonSets.get(namespace, name),
-        podsOf,
+        pendingPodsOf,
         changed: (list) => events.enqueue(KEEP_WARM_KEY + list, 0),
       })
     : undefined;
-  const reflectors = [...[...workloads.values()].map((w) => w.reflector), nodes, daemonSets, pods, ...(keepWarm ? [keepWarm.reflector] : [])];
+  const reflectors = [...[...workloads.values()].map((w) => w.reflector), nodes, daemonSets, ...(keepWarm ? [keepWarm.reflector] : [])];
 
   return {
     workload: (kind, namespace, name) => {
@@ -192,7 +184,7 @@ export function createCaches(deps: CacheDeps, events: CacheEvents): Caches {
     },
     workloads: (kind) => workloads.get(kind)?.reflector.list() ?? [],
     daemonSetsOf: (key) => daemonSets.byIndex("owner", key),
-    podsOf,
+    pendingPodsOf,
     nodes: () => nodes.list(),
     isOurs,
     keepWarm,

@@ -14,7 +14,7 @@ import type { ControllerConfig, Decision, Observed, PhaseResult, View } from "./
 import { viewOf } from "./phases/view.js";
 
 export type { Action, ControllerConfig, Decision, Observed } from "./phases/types.js";
-export { PROGRESS_HEARTBEAT_MS, PROGRESS_INTERVAL_MS } from "./phases/pulling.js";
+export { PROGRESS_INTERVAL_MS } from "./phases/pulling.js";
 
 /** Default of serve's --scheduling-grace, and the grace `run` gives unschedulable pods. */
 export const SCHEDULING_GRACE_DEFAULT_SECONDS = 30;

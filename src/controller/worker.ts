@@ -8,6 +8,8 @@ import { parseWorkloadKey } from "../workloads/workload.js";
 import { KEEP_WARM_KEY, type Caches } from "./caches.js";
 import type { Perform } from "./executor.js";
 import { reconcile, type ControllerConfig } from "./reconcile.js";
+import { viewOf } from "./phases/view.js";
+import type { Observed } from "./phases/types.js";
 import type { WorkQueue } from "./work-queue.js";
 
 /** Reconciles asked for by a decision come this much after the deadline, so it has passed. */
@@ -15,7 +17,7 @@ export const DEADLINE_SLACK_MS = 50;
 /** How often the worker looks whether the caches have synced before it takes the first key. */
 const SYNC_POLL_MS = 200;
 
-export type WorkerCaches = Pick<Caches, "workload" | "daemonSetsOf" | "podsOf" | "nodes" | "isOurs" | "hasSynced" | "keepWarm">;
+export type WorkerCaches = Pick<Caches, "workload" | "daemonSetsOf" | "pendingPodsOf" | "nodes" | "isOurs" | "hasSynced" | "keepWarm">;
 export type WorkerQueue = Pick<WorkQueue, "get" | "forget" | "addAfter" | "addRateLimited" | "retries" | "done">;
 
 export interface WorkerPorts {
@@ -38,6 +40,12 @@ export interface Worker {
   stop: () => void;
 }
 
+/** The DaemonSet of the workload's current request while its status says it is pulling. */
+function pullingDaemonSet(found: Pick<Observed, "workload" | "object">): string | undefined {
+  const view = viewOf(found);
+  return view.status?.phase === "Pulling" && view.status.request === view.request?.id ? view.currentName : undefined;
+}
+
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function createWorker(ports: WorkerPorts): Worker {
@@ -51,13 +59,19 @@ export function createWorker(ports: WorkerPorts): Worker {
     if (!parsed || !found) return; // deleted: its DaemonSets go with it (ownerReference)
     const daemonSets = caches.daemonSetsOf(key);
     if (!caches.isOurs(found.object) && daemonSets.length === 0) return;
-    const pods = daemonSets.flatMap((ds) => caches.podsOf(parsed.namespace, ds.metadata!.name!));
-    const observed = { ...found, daemonSets, pods, nodes: caches.nodes(), mayStart: ports.mayStart(key), now: ports.now() };
+    // Pending pods matter only to the prepull pulling now (not to finished ones kept until cleanup).
+    const pulling = pullingDaemonSet(found);
+    const details = daemonSets.filter((ds) => ds.metadata?.name === pulling).map((ds) => [ds.metadata!.name!, caches.pendingPodsOf(ds)] as const);
+    const pendingPods = new Map(details.flatMap(([name, d]) => (d.pods ? [[name, d.pods] as const] : [])));
+    const observed = { ...found, daemonSets, pendingPods, nodes: caches.nodes(), mayStart: ports.mayStart(key), now: ports.now() };
     const decision = reconcile(observed, ports.config);
+    // No pod events wake a stalled prepull: look again when a pending-pod list would be due.
+    const recheck = details.flatMap(([, d]) => (d.recheckInMs !== undefined ? [d.recheckInMs] : []));
     if (decision.actions.length > 0) log.debug({ key, actions: decision.actions.map((a) => a.kind) }, "reconcile");
     const ref = { workload: found.workload, namespace: parsed.namespace, name: parsed.name };
     for (const action of decision.actions) await ports.perform(ref, found.object, action);
-    if (decision.requeueAfterMs !== undefined) queue.addAfter(key, decision.requeueAfterMs + DEADLINE_SLACK_MS);
+    const after = [...recheck, ...(decision.requeueAfterMs !== undefined ? [decision.requeueAfterMs] : [])];
+    if (after.length > 0) queue.addAfter(key, Math.min(...after) + DEADLINE_SLACK_MS);
   };
 
   const process = async (key: string): Promise<void> => {

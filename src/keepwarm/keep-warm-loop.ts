@@ -8,6 +8,7 @@ import type { ClusterActions } from "../kube/cluster-actions.js";
 import { errorCode } from "../kube/cluster-actions.js";
 import { pointerSegment } from "../admission/review.js";
 import { Reflector } from "../kube/reflector.js";
+import type { PendingPodsRead } from "../kube/pending-pods.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { PrepullPodConfig } from "../prepull/daemonset.js";
 import {
@@ -25,7 +26,8 @@ export interface KeepWarmListsDeps {
   now: () => Date;
   /** The controller's caches. */
   daemonSet: (namespace: string, name: string) => k8s.V1DaemonSet | undefined;
-  podsOf: (namespace: string, daemonSetName: string) => k8s.V1Pod[];
+  /** Its pending pods, when a stall made them worth listing (src/kube/pending-pods.ts). */
+  pendingPodsOf: (daemonSet: k8s.V1DaemonSet) => PendingPodsRead;
   /** A list changed: queue it (the controller's queue). */
   changed: (list: string) => void;
 }
@@ -109,10 +111,13 @@ export function createKeepWarmLists(deps: KeepWarmListsDeps): KeepWarmLists {
       if (!configMap) return undefined; // deleted
       const dsName = keepWarmDaemonSetName(name);
       const daemonSet = deps.daemonSet(namespace, dsName);
-      const actions = reconcileKeepWarm({ configMap, daemonSet, pods: deps.podsOf(namespace, dsName), now: deps.now() }, deps.podConfig);
+      const detail = daemonSet ? deps.pendingPodsOf(daemonSet) : { pods: undefined };
+      const actions = reconcileKeepWarm({ configMap, daemonSet, pods: detail.pods ?? [], now: deps.now() }, deps.podConfig);
       for (const action of actions) await perform(configMap, action);
       const parsed = parseKeepWarmList(configMap);
-      return parsed.ok ? nextRefresh(parsed.list, daemonSet) : undefined;
+      const refresh = parsed.ok ? nextRefresh(parsed.list, daemonSet) : undefined;
+      const recheck = detail.recheckInMs !== undefined ? new Date(deps.now().getTime() + detail.recheckInMs) : undefined;
+      return [refresh, recheck].filter((d) => d !== undefined).sort((a, b) => a.getTime() - b.getTime())[0];
     },
   };
 }

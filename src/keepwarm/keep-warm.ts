@@ -12,7 +12,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { PREFIX, parseDuration } from "../prepull/annotations.js";
 import { renderDaemonSet, type PrepullPodConfig } from "../prepull/daemonset.js";
 import { canonicalImage, parseImageReference } from "../prepull/image-reference.js";
-import { isReady, pullFailureOf, summariseFailures, type NodeFailure } from "../prepull/progress.js";
+import { pullFailureOf, summariseFailures, type NodeFailure } from "../prepull/progress.js";
 import type { ImageToPull } from "../prepull/targets.js";
 
 export const KEEP_WARM_LABEL = `${PREFIX}keep-warm`;
@@ -266,8 +266,9 @@ export function keepWarmProgress(daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[]):
   const settled = isSettled(daemonSet);
   const current = currentGenerationPods(daemonSet, pods);
   const failures = pullFailures(current);
-  // Once settled the DaemonSet's own count is authoritative; until then, count the new pods.
-  const warm = settled ? Math.min(daemonSet.status?.numberReady ?? 0, desired) : current.filter(isReady).length;
+  // Pods are not watched (`pods` are the pending ones, listed on a stall): the DaemonSet's own
+  // count, authoritative once it has settled on the current generation.
+  const warm = settled ? Math.min(daemonSet.status?.numberReady ?? 0, desired) : 0;
   return { desired, warm, failed: failures.length, settled, failures };
 }
 

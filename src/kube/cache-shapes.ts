@@ -3,6 +3,7 @@
 // were most of serve's memory (docs/benchmarks.md); client-go's informers offer the same kind of
 // transform for the same reason.
 import type * as k8s from "@kubernetes/client-node";
+import type { WorkloadObject } from "../workloads/workload.js";
 
 const identity = (m: k8s.V1ObjectMeta | undefined): k8s.V1ObjectMeta => ({
   ...(m?.name !== undefined ? { name: m.name } : {}),
@@ -57,5 +58,45 @@ export function podForCache(pod: k8s.V1Pod): k8s.V1Pod {
       ...(initContainerStatuses ? { initContainerStatuses } : {}),
       ...(containerStatuses ? { containerStatuses } : {}),
     },
+  };
+}
+
+/** kubectl's copy of the whole object as last applied: often the largest annotation, never read here. */
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** A container as the prepull reads it: which image, with which pull policy. */
+const imageOnly = (c: k8s.V1Container): k8s.V1Container => ({
+  name: c.name,
+  ...(c.image !== undefined ? { image: c.image } : {}),
+  ...(c.imagePullPolicy ? { imagePullPolicy: c.imagePullPolicy } : {}),
+});
+
+/** What the prepull copies from a pod template (daemonset.ts): images, pull policies, placement, identity. */
+function podSpecForCache(spec: k8s.V1PodSpec = { containers: [] }): k8s.V1PodSpec {
+  const slim: k8s.V1PodSpec = { containers: (spec.containers ?? []).map(imageOnly) };
+  if (spec.initContainers) slim.initContainers = spec.initContainers.map(imageOnly);
+  if (spec.affinity?.nodeAffinity) slim.affinity = { nodeAffinity: spec.affinity.nodeAffinity };
+  for (const key of ["nodeSelector", "tolerations", "serviceAccountName", "imagePullSecrets"] as const) {
+    if (spec[key] !== undefined) Object.assign(slim, { [key]: spec[key] });
+  }
+  return slim;
+}
+
+/**
+ * A workload as the controller keeps it: its spec and status (holds, rollouts), its annotations but
+ * kubectl's last-applied copy, and of its pod template only what the prepull copies. With 10,000
+ * Deployments in a cluster the whole objects would be most of serve's memory; what a reconcile
+ * reads stays (a unit test reconciles slimmed objects to the same decisions).
+ */
+export function workloadForCache<T extends WorkloadObject>(template: (object: T) => k8s.V1PodTemplateSpec | undefined): (object: T) => T {
+  return (object) => {
+    if (object.metadata?.managedFields) delete object.metadata.managedFields;
+    if (object.metadata?.annotations?.[LAST_APPLIED] !== undefined) delete object.metadata.annotations[LAST_APPLIED];
+    const podTemplate = template(object);
+    if (podTemplate) {
+      podTemplate.spec = podSpecForCache(podTemplate.spec);
+      delete podTemplate.metadata;
+    }
+    return object;
   };
 }

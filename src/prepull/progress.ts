@@ -131,83 +131,99 @@ function podsByNode(pods: k8s.V1Pod[], plan: NodePlan): Map<string, k8s.V1Pod> {
   return podByNode;
 }
 
-/** What a node counts as in the progress; "uncounted" nodes count nowhere. */
-type NodeState = { kind: "pulled" } | { kind: "failed"; failure: NodeFailure } | { kind: "waiting" } | { kind: "inFlight" } | { kind: "uncounted" };
+/** What a pending pod's node counts as in the progress; "uncounted" nodes count nowhere. */
+type NodeState = { kind: "pulled" } | { kind: "failed"; failure: NodeFailure } | { kind: "inFlight" } | { kind: "uncounted" };
 
 interface NodeContext {
-  /** Nodes the DaemonSet lists. */
-  listed: Set<string>;
   targets: Set<string>;
   /** Nodes that report every image. */
   present: Set<string>;
   graceOver: boolean;
-  /** The DaemonSet controller made every pod it wants. */
-  allPodsCreated: boolean;
 }
 
-/** The node's pod is Ready, its pull containers were all created, or the node reports every image by now. */
+/** The pod's pull containers were all created, or its node reports every image by now. */
 function hasPulled(pod: k8s.V1Pod, node: string, failure: NodeFailure | undefined, present: Set<string>): boolean {
   const permanent = failure !== undefined && isPermanent(failure);
   return !permanent && (isReady(pod) || pulledAllImages(pod) || present.has(node));
 }
 
-/** The scheduler cannot place the node's pod, or the DaemonSet controller made every pod it wants and none is there. */
-function cannotRun(pod: k8s.V1Pod | undefined, allPodsCreated: boolean): boolean {
-  return pod ? isUnschedulable(pod) : allPodsCreated;
-}
-
-function stateOfNode(node: string, pod: k8s.V1Pod | undefined, context: NodeContext): NodeState {
-  const { listed, targets, present } = context;
-  const failure = pod ? pullFailureOf(pod, node) : undefined;
-  if (pod && hasPulled(pod, node, failure, present)) return { kind: "pulled" };
-  if (!listed.has(node) && !targets.has(node) && !present.has(node)) return { kind: "uncounted" };
+/**
+ * A pending pod's node: pulled already (early signal), failed, not counted (the node stopped being
+ * a target: NotReady, cordoned; or, once the grace is over, the scheduler cannot place the pod), or
+ * still pulling.
+ */
+function stateOfPendingPod(node: string, pod: k8s.V1Pod, context: NodeContext): NodeState {
+  const failure = pullFailureOf(pod, node);
+  if (hasPulled(pod, node, failure, context.present)) return { kind: "pulled" };
+  if (!context.targets.has(node)) return failure && context.present.has(node) ? { kind: "failed", failure } : { kind: "uncounted" };
   if (failure) return { kind: "failed", failure };
-  if (!targets.has(node)) return { kind: "uncounted" };
-  if (!listed.has(node)) return { kind: "waiting" };
-  if (context.graceOver && cannotRun(pod, context.allPodsCreated)) return { kind: "uncounted" };
+  if (context.graceOver && isUnschedulable(pod)) return { kind: "uncounted" };
   return { kind: "inFlight" };
 }
 
-/**
- * Per-node progress of a prepull, from its DaemonSet (the nodes it lists), its pods and the current
- * node plan. Nodes that became NotReady or cordoned, or that report the images by now, stop
- * counting unless they already pulled. Once `graceOver`, listed nodes where the pod cannot run (the
- * scheduler cannot place it, or the DaemonSet controller made every pod it wants and none is there)
- * stop counting too, so they never block completion (spec §4).
- */
-export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pods: k8s.V1Pod[]; plan: NodePlan; graceOver: boolean }): Progress {
-  const { daemonSet, pods, plan, graceOver } = input;
-  const settling = isSettling(daemonSet);
-  const allPodsCreated = !settling && pods.length >= (daemonSet.status?.desiredNumberScheduled ?? 0);
-  // Nodes are named by their hostname label here (targets.ts); pods know their node by name.
-  // Without a node list the DaemonSet covers every current target (new ones included).
-  const listed = new Set(listsEveryTarget(daemonSet) ? plan.targets : listedNodes(daemonSet));
-  const podByNode = podsByNode(pods, plan);
+/** The DaemonSet controller's counts (spec §4: it already aggregates its pods; we do not watch them). */
+function daemonSetCounts(daemonSet: k8s.V1DaemonSet) {
+  const s = daemonSet.status;
+  return { desired: s?.desiredNumberScheduled ?? 0, current: s?.currentNumberScheduled ?? 0, ready: s?.numberReady ?? 0, misscheduled: s?.numberMisscheduled ?? 0 };
+}
+
+/** Per-node states of the pending pods the detail shows (none without detail). */
+function pendingStates(pendingPods: k8s.V1Pod[], plan: NodePlan, graceOver: boolean) {
+  const context: NodeContext = { targets: new Set(plan.targets), present: new Set(plan.skipped), graceOver };
   let pulled = 0;
   let inFlight = 0;
   const failures: NodeFailure[] = [];
-  const waiting: string[] = [];
-  // A real kubelet lists pulled images in node.status.images as soon as each pull ends, which
-  // moves the node from the plan's targets to its "already present" nodes: a node with a pod of
-  // this prepull that is Ready, whose pull containers were all created, or that reports every
-  // image by now, has pulled.
-  const context: NodeContext = { listed, targets: new Set(plan.targets), present: new Set(plan.skipped), graceOver, allPodsCreated };
-  for (const node of new Set([...listed, ...plan.targets, ...podByNode.keys()])) {
-    const state = stateOfNode(node, podByNode.get(node), context);
+  for (const [node, pod] of podsByNode(pendingPods, plan)) {
+    const state = stateOfPendingPod(node, pod, context);
     if (state.kind === "pulled") pulled++;
     else if (state.kind === "failed") failures.push(state.failure);
-    else if (state.kind === "waiting") waiting.push(node);
     else if (state.kind === "inFlight") inFlight++;
   }
+  return { pulled, inFlight, failures, seen: pendingPods.length };
+}
+
+/**
+ * Progress of a prepull from its DaemonSet's status counts (pods Ready = nodes pulled; pods not
+ * created yet or not Ready = in flight) and, when there is one, a list of its pending pods
+ * (`pendingPods`: per-node detail, fetched on a stall, pod-detail.ts) that names failures,
+ * unschedulable pods and nodes that stopped being targets. Without the detail nothing can be
+ * known to have failed, so a prepull never fails or stops counting a node on counts alone; it can
+ * only succeed, once every wanted pod is Ready. Listed targets the DaemonSet controller does not
+ * want (taints) never count: desiredNumberScheduled leaves them out. Targets not listed yet wait
+ * for their wave. Nodes that report the images without a pod of ours are `skipped`. While the
+ * DaemonSet controller has not reported on the current generation, the listed targets count as
+ * wanted.
+ */
+export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pendingPods: k8s.V1Pod[] | undefined; plan: NodePlan; graceOver: boolean }): Progress {
+  const { daemonSet, plan } = input;
+  const settling = isSettling(daemonSet);
+  const counts = daemonSetCounts(daemonSet);
+  const detail = pendingStates(input.pendingPods ?? [], plan, input.graceOver);
+  const everyTarget = listsEveryTarget(daemonSet);
+  const listed = new Set(everyTarget ? plan.targets : listedNodes(daemonSet));
+  const waiting = everyTarget ? [] : plan.targets.filter((node) => !listed.has(node));
+  // Until the DaemonSet controller reports on this generation (just created, or a wave added
+  // nodes), the listed targets are what it is about to want.
+  const wanted = settling ? Math.max(counts.desired, plan.targets.filter((node) => listed.has(node)).length) : counts.desired;
+  // Pods created but neither Ready nor in the detail.
+  const notCreated = Math.max(0, wanted - counts.current);
+  const unlisted = Math.max(0, counts.current - counts.ready - detail.seen);
+  // With the detail, the pods neither Ready nor pending are Running: every init container (each
+  // pull) has run, or the image volumes are mounted; pulled, though not Ready (a node gone NotReady
+  // after its pull, a pause container restarting). Without it they may be pending: in flight.
+  const known = input.pendingPods !== undefined;
+  // The two sources are two watches apart: never report more pulled nodes than there are pods.
+  const pulled = Math.min(counts.ready + detail.pulled + (known ? unlisted : 0), counts.current + counts.misscheduled);
+  const inFlight = detail.inFlight + notCreated + (known ? 0 : unlisted);
   return {
-    desired: pulled + failures.length + inFlight + waiting.length,
+    desired: pulled + detail.failures.length + inFlight + waiting.length,
     pulled,
-    failures,
-    permanentFailure: failures.some(isPermanent),
+    failures: detail.failures,
+    permanentFailure: detail.failures.some(isPermanent),
     settling,
     inFlight,
     waiting,
-    skipped: plan.skipped.filter((node) => !podByNode.has(node)).length,
+    skipped: everyTarget ? 0 : plan.skipped.filter((node) => !listed.has(node)).length,
   };
 }
 

@@ -131,7 +131,8 @@ export function runStep(input: {
   spec: RunSpec;
   /** The run's DaemonSet as last seen (or as created, before the watch shows it). */
   daemonSet: k8s.V1DaemonSet;
-  pods: k8s.V1Pod[];
+  /** Its pending pods, when a stall made them worth listing (pod-detail.ts). */
+  pendingPods: k8s.V1Pod[] | undefined;
   nodes: k8s.V1Node[];
   now: number;
   deadline: number;
@@ -140,7 +141,7 @@ export function runStep(input: {
 }): RunStep {
   const { spec, daemonSet } = input;
   const plan = planNodes(spec.placement, input.nodes, spec.images);
-  const progress = progressOf({ daemonSet, pods: input.pods, plan, graceOver: input.now >= input.graceEnds });
+  const progress = progressOf({ daemonSet, pendingPods: input.pendingPods, plan, graceOver: input.now >= input.graceEnds });
   const outcome = outcomeOf(progress);
   if (outcome.kind === "succeeded") {
     return { kind: "finished", result: "succeeded", progress, message: `pulled on ${nodesText(progress.pulled)}` };

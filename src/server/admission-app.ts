@@ -7,11 +7,12 @@ import { validateAnnotations } from "../admission/annotation-validation.js";
 import { ADMISSION_PATHS, admissionPath } from "../admission/paths.js";
 import { allow, deny, parseReview, patched, type AdmissionRequest, type AdmissionReviewResponse } from "../admission/review.js";
 import type { Metrics } from "../observability/metrics.js";
+import { readJsonBody } from "./json-body.js";
 import { WORKLOADS } from "../workloads/kinds.js";
 
 // The apiserver sends at most 3 MiB of object (MaxRequestBodyBytes) and a review carries object and
 // oldObject: 8 MiB leaves room without inviting abuse. Express's default (100 KiB) rejects real ones.
-export const BODY_LIMIT = "8mb";
+export const BODY_LIMIT_BYTES = 8 * 2 ** 20;
 
 export interface AdmissionAppDeps {
   log: Logger;
@@ -42,18 +43,14 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
       : { review: deny(request.uid, decision.message), decision: "denied" };
   };
 
-  // body-parser reads only application/json bodies and leaves req.body undefined otherwise, so the
-  // content type is checked once per request, and again only on that rare path.
-  const body = express.json({ limit: BODY_LIMIT, strict: true, type: "application/json" });
-  const route = (webhook: string, decide: Decider) => (req: Request, res: Response): void => {
-    if (req.body === undefined) {
-      // req.is() answers null for a request without a body, false for another content type.
-      if (req.is("application/json") === null) sendJson(res, 400, { error: "malformed AdmissionReview: the request has no body" });
-      else sendJson(res, 415, { error: `expected Content-Type application/json, got ${req.get("content-type") ?? "none"}` });
+  const route = (webhook: string, decide: Decider) => async (req: Request, res: Response): Promise<void> => {
+    const body = await readJsonBody(req, BODY_LIMIT_BYTES);
+    if (!body.ok) {
+      sendJson(res, body.status, { error: body.message });
       return;
     }
     const started = process.hrtime.bigint();
-    const parsed = parseReview(req.body);
+    const parsed = parseReview(body.value);
     if (!parsed.ok) {
       deps.log.warn({ webhook, problem: parsed.message }, "malformed AdmissionReview");
       sendJson(res, 400, { error: `malformed AdmissionReview: ${parsed.message}` });
@@ -77,19 +74,16 @@ export function createAdmissionApp(deps: AdmissionAppDeps): express.Express {
   };
 
   for (const workload of WORKLOADS) {
-    app.post(admissionPath("mutate", workload), body, route("mutate", mutate));
-    app.post(admissionPath("validate", workload), body, route("validate", validate));
+    app.post(admissionPath("mutate", workload), route("mutate", mutate));
+    app.post(admissionPath("validate", workload), route("validate", validate));
   }
   app.use((_req: Request, res: Response) => {
     sendJson(res, 404, { error: `not found; admission paths are ${ADMISSION_PATHS.join(", ")}` });
   });
-  // body-parser errors carry an HTTP status (413 too large, 400 bad JSON, 415 charset).
+  // A request that failed while its body was read (the client went away, a broken chunk).
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = (error as { status?: number }).status ?? 500;
-    const message = status === 413 ? `request body larger than ${BODY_LIMIT}`
-      : status === 400 ? `invalid JSON: ${(error as Error).message}` : "internal error";
-    if (status >= 500) deps.log.error({ err: error }, "admission request failed");
-    sendJson(res, status, { error: message });
+    deps.log.warn({ err: error }, "admission request failed");
+    if (!res.headersSent) sendJson(res, (error as { status?: number }).status ?? 400, { error: "the request could not be read" });
   });
   return app;
 }

@@ -2,7 +2,6 @@
 // (succeeded, failed, timed out), the next wave, and progress writes on milestones (spec §4).
 import type * as k8s from "@kubernetes/client-node";
 import { imageVolumesDropped, placementOf, renderPrepullDaemonSet } from "../../prepull/daemonset.js";
-import { LABELS } from "../../prepull/annotations.js";
 import { nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus, type Progress } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import { firstNodeList, parallelLimit, type NodePlan } from "../../prepull/targets.js";
@@ -10,14 +9,12 @@ import { secondsSince, type Action, type ControllerConfig, type Observed, type P
 
 /** Shortest time between two progress updates of the status annotation. */
 export const PROGRESS_INTERVAL_MS = 2000;
-/** Progress within the same tenth of the nodes is written at most this often. */
-export const PROGRESS_HEARTBEAT_MS = 30_000;
 
 type Started = View & { request: PrepullRequest; currentName: string };
 type Nodes = PrepullStatus["nodes"];
 
-/** Which tenth of its nodes a prepull has pulled: 0…10. */
-const tenth = (n: Nodes): number => (n.desired > 0 ? Math.floor((10 * n.pulled) / n.desired) : 0);
+/** Which quarter of its nodes a prepull has pulled: 0…4, the milestones progress is written at. */
+const quarter = (n: Nodes): number => (n.desired > 0 ? Math.floor((4 * n.pulled) / n.desired) : 0);
 
 const IMAGE_VOLUMES_DROPPED =
   "the API server dropped the image volumes of the prepull pods (ImageVolume feature gate off: Kubernetes < 1.35); use the init-containers pull strategy";
@@ -44,18 +41,18 @@ function endOf(observed: Observed, view: Started, daemonSet: k8s.V1DaemonSet | u
 }
 
 /**
- * Progress is written when another tenth of the nodes pulled, a node failed or the node count
- * changed — at most every PROGRESS_INTERVAL_MS — and otherwise every PROGRESS_HEARTBEAT_MS: one
- * write per pod, or per 2 s of a long prepull, would make the API cost of a prepull grow with the
- * number of nodes (spec §4 "Scale"; docs/benchmarks.md).
+ * Progress is written on fixed milestones — another quarter of the nodes pulled, the node count
+ * changed, more nodes failed — at most every PROGRESS_INTERVAL_MS, and never while the DaemonSet
+ * controller has not reported: a write per pod, or per few seconds of a long pull, would make the
+ * API cost of a prepull follow the number of nodes or the pull's duration (spec §4 "Scale";
+ * docs/benchmarks.md). The final status is written by the end, not here.
  */
-function progressWrite(current: PrepullStatus, nodes: Nodes, now: Date): { status?: PrepullStatus; requeue?: number } {
+function progressWrite(current: PrepullStatus, progress: Progress | undefined, nodes: Nodes, now: Date): { status?: PrepullStatus; requeue?: number } {
   const known = current.nodes;
-  const countsChanged = nodes.desired !== known.desired || nodes.failed !== known.failed || nodes.skipped !== known.skipped;
-  const changed = countsChanged || nodes.pulled !== known.pulled;
-  if (!changed) return {};
-  const significant = countsChanged || tenth(nodes) !== tenth(known);
-  const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + (significant ? PROGRESS_INTERVAL_MS : PROGRESS_HEARTBEAT_MS);
+  if (!progress || progress.settling) return {};
+  const due = nodes.desired !== known.desired || nodes.skipped !== known.skipped || nodes.failed > known.failed || quarter(nodes) !== quarter(known);
+  if (!due) return {};
+  const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + PROGRESS_INTERVAL_MS;
   if (now.getTime() >= nextWrite) return { status: { ...current, nodes, updatedAt: now.toISOString() } };
   return { requeue: nextWrite - now.getTime() };
 }
@@ -66,8 +63,8 @@ function observe(observed: Observed, view: Started, current: PrepullStatus, plan
   const daemonSet = observed.daemonSets.find((ds) => ds.metadata?.name === view.currentName);
   const createdAt = daemonSet?.metadata?.creationTimestamp ? new Date(daemonSet.metadata.creationTimestamp).getTime() : now;
   const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
-  const pods = observed.pods.filter((pod) => pod.metadata?.labels?.[LABELS.prepull] === view.currentName);
-  const progress = daemonSet ? progressOf({ daemonSet, pods, plan, graceOver: now >= graceEnds }) : undefined;
+  const pendingPods = observed.pendingPods.get(view.currentName);
+  const progress = daemonSet ? progressOf({ daemonSet, pendingPods, plan, graceOver: now >= graceEnds }) : undefined;
   const nodes = progress ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped } : current.nodes;
   return { daemonSet, graceEnds, progress, nodes };
 }
@@ -92,7 +89,7 @@ export function pullingPhase(observed: Observed, view: Started, current: Prepull
   }
   const wave = daemonSet && progress ? nextWaveAffinity({ daemonSet, progress, placement: placementOf(view.template, settings.nodes), limit }) : undefined;
   if (wave) actions.push({ kind: "set-daemonset-nodes", name: currentName, ...wave });
-  const write = progressWrite(current, nodes, now);
+  const write = progressWrite(current, progress, nodes, now);
   if (write.status) actions.push({ kind: "write-status", status: write.status });
   const requeue = [view.deadline - now.getTime(), ...(write.requeue !== undefined ? [write.requeue] : [])];
   if (now.getTime() < graceEnds) requeue.push(graceEnds - now.getTime());

@@ -44,8 +44,11 @@ export interface Observed {
   object: WorkloadObject;
   /** Prepull DaemonSets of this workload (by owner). */
   daemonSets: k8s.V1DaemonSet[];
-  /** Pods of this workload's prepull DaemonSets. */
-  pods: k8s.V1Pod[];
+  /**
+   * Pending pods of this workload's prepull DaemonSets, by DaemonSet name: only for those whose
+   * counts stalled and whose pending pods were listed under their current status (pod-detail.ts).
+   */
+  pendingPods: ReadonlyMap<string, k8s.V1Pod[]>;
   /** Every node of the cluster. */
   nodes: k8s.V1Node[];
   /** Whether a new prepull may start now under the cluster-wide cap (spec §4 "Scale"). */

@@ -8,6 +8,8 @@ import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import type { PrepullStatus } from "../../../src/prepull/progress.js";
 import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
 import { listedNodes, listsEveryTarget } from "../../../src/prepull/targets.js";
+import { workloadForCache } from "../../../src/kube/cache-shapes.js";
+import { withPods } from "../support/daemonset-status.js";
 
 const T0 = Date.parse("2026-11-22T10:00:00Z");
 const at = (seconds: number): Date => new Date(T0 + seconds * 1000);
@@ -98,8 +100,16 @@ const pulling = (overrides: Partial<PrepullStatus> = {}): PrepullStatus => ({
   ...overrides,
 });
 
-function run({ deployment, ...observed }: Partial<Omit<Observed, "workload" | "object">> & { deployment: k8s.V1Deployment }, config: ControllerConfig = CONFIG) {
-  return reconcile({ workload: deploymentWorkload, object: deployment, daemonSets: [], pods: [], nodes: [node("a"), node("b"), node("c")], mayStart: true, now: at(2), ...observed }, config);
+type RunInput = Partial<Omit<Observed, "workload" | "object">> & { deployment: k8s.V1Deployment; pods?: k8s.V1Pod[] };
+
+/**
+ * Reconciles as the controller sees things: given `pods`, each DaemonSet gets the status counts of
+ * its pods and their pending ones as detail (test/unit/support/daemonset-status.ts).
+ */
+function run({ deployment, pods, ...observed }: RunInput, config: ControllerConfig = CONFIG) {
+  const seen = pods ? (observed.daemonSets ?? []).map((ds) => withPods(ds, pods.filter((p) => p.metadata?.labels?.["kube-prepull.io/prepull"] === ds.metadata?.name))) : undefined;
+  const fromPods = seen ? { daemonSets: seen.map((s) => s.daemonSet), pendingPods: new Map(seen.map((s) => [s.daemonSet.metadata!.name!, s.pendingPods ?? []])) } : {};
+  return reconcile({ workload: deploymentWorkload, object: deployment, daemonSets: [], pendingPods: new Map(), nodes: [node("a"), node("b"), node("c")], mayStart: true, now: at(2), ...observed, ...fromPods }, config);
 }
 const kinds = (actions: Action[]): string[] => actions.map((a) => (a.kind === "event" ? `event:${a.reason}` : a.kind));
 const statusOf = (actions: Action[]): PrepullStatus | undefined => actions.findLast((a) => a.kind === "write-status")?.status;
@@ -137,7 +147,7 @@ describe("reconcile: starting a prepull", () => {
   });
 
   it("counts every current target of a DaemonSet without a node list, a node that joined included, and never patches waves into it", () => {
-    const ds = daemonSet([]);
+    const ds = daemonSet([], { desired: 4 }); // the DaemonSet controller wants a pod on each of the 4 nodes
     delete ds.spec!.template.spec!.affinity;
     ds.metadata!.annotations = { ...ds.metadata!.annotations, "kube-prepull.io/every-target": "true" };
     const nodes = [node("a"), node("b"), node("c"), node("d")];
@@ -213,11 +223,13 @@ describe("reconcile: progress, waves and completion", () => {
     assert.deepEqual(statusOf(late.actions)?.nodes, { desired: 1, pulled: 1, failed: 0, skipped: 0 });
   });
 
-  it("after the grace, ignores listed nodes where the DaemonSet controller makes no pod", () => {
+  it("ignores listed nodes where the DaemonSet controller makes no pod, grace or not", () => {
     const ds = daemonSet(["a", "b", "c"], { desired: 2 });
     const pods = [pod("a", "ready"), pod("b", "ready")];
-    assert.equal(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(10) }).actions)?.phase ?? "Pulling", "Pulling");
+    // desiredNumberScheduled leaves c out, so there is nothing to wait for even during the grace (it was Pulling until the grace ended).
+    assert.equal(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(10) }).actions)?.phase, "Succeeded");
     assert.equal(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(40) }).actions)?.phase, "Succeeded");
+    assert.deepEqual(statusOf(run({ deployment: deployment({ status: pulling() }), daemonSets: [ds], pods, now: at(10) }).actions)?.nodes, { desired: 2, pulled: 2, failed: 0, skipped: 0 });
   });
 
   it("fails fast on a permanent pull error, with the node and reason", () => {
@@ -266,18 +278,41 @@ describe("reconcile: progress, waves and completion", () => {
     assert.deepEqual(statusOf(written.actions)?.nodes, { desired: 3, pulled: 1, failed: 0, skipped: 0 });
   });
 
-  it("writes progress within the same tenth of the nodes only every 30 s, so long prepulls cost no more writes", () => {
+  it("writes progress only when another quarter of the nodes pulled, so long prepulls cost no more writes", () => {
     const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+    const nodes = names.map((n) => node(n));
     const known = pulling({ updatedAt: at(9).toISOString(), nodes: { desired: 20, pulled: 2, failed: 0, skipped: 0 } });
-    const pods = names.map((n, i) => pod(n, i < 3 ? "ready" : "pulling")); // 3/20: still the first tenth after 2/20
-    const quiet = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods, now: at(20) });
+    const pulled = (count: number) => names.map((n, i) => pod(n, i < count ? "ready" : "pulling"));
+    const quiet = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes, pods: pulled(3), now: at(20) }); // 3/20: still the first quarter after 2/20
     assert.deepEqual(kinds(quiet.actions), []);
     assert.ok((quiet.requeueAfterMs ?? 0) > 2000, "no write is due 2 s after the last one");
-    const heartbeat = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods, now: at(39) });
-    assert.deepEqual(statusOf(heartbeat.actions)?.nodes, { desired: 20, pulled: 3, failed: 0, skipped: 0 });
-    const nextTenth = names.map((n, i) => pod(n, i < 4 ? "ready" : "pulling")); // 4/20 = 2/10
-    const stepped = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes: names.map((n) => node(n)), pods: nextTenth, now: at(12) });
-    assert.deepEqual(statusOf(stepped.actions)?.nodes, { desired: 20, pulled: 4, failed: 0, skipped: 0 });
+    // No heartbeat any more (it wrote the same counts after 30 s): a stalled prepull writes nothing.
+    const later = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes, pods: pulled(4), now: at(39) });
+    assert.deepEqual(kinds(later.actions), [], "4/20: the next tenth, but the same quarter");
+    const stepped = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes, pods: pulled(5), now: at(12) }); // 5/20 = 1/4
+    assert.deepEqual(statusOf(stepped.actions)?.nodes, { desired: 20, pulled: 5, failed: 0, skipped: 0 });
+  });
+
+  it("writes a new failure at once within the quarter, but not a failure count that went down", () => {
+    const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+    const nodes = names.map((n) => node(n));
+    const transient = { waiting: "ImagePullBackOff", message: "Back-off pulling image" };
+    const pods = names.map((n, i) => pod(n, i < 2 ? "ready" : i === 2 ? transient : "pulling"));
+    const none = pulling({ updatedAt: at(9).toISOString(), nodes: { desired: 20, pulled: 2, failed: 0, skipped: 0 } });
+    const failed = run({ deployment: deployment({ status: none }), daemonSets: [daemonSet(names)], nodes, pods, now: at(12) });
+    assert.deepEqual(statusOf(failed.actions)?.nodes, { desired: 20, pulled: 2, failed: 1, skipped: 0 });
+    const one = pulling({ updatedAt: at(9).toISOString(), nodes: { desired: 20, pulled: 2, failed: 1, skipped: 0 } });
+    const healed = run({ deployment: deployment({ status: one }), daemonSets: [daemonSet(names)], nodes, pods: names.map((n, i) => pod(n, i < 2 ? "ready" : "pulling")), now: at(12) });
+    assert.deepEqual(kinds(healed.actions), []);
+  });
+
+  it("writes no progress while the DaemonSet controller has not reported on the current generation", () => {
+    const recent = pulling({ updatedAt: at(1).toISOString() });
+    const pods = [pod("a", "ready"), pod("b", "ready"), pod("c", "pulling")];
+    const settling = run({ deployment: deployment({ status: recent }), daemonSets: [daemonSet(["a", "b", "c"], { settled: false })], pods, now: at(10) });
+    assert.deepEqual(kinds(settling.actions), []);
+    const settled = run({ deployment: deployment({ status: recent }), daemonSets: [daemonSet(["a", "b", "c"])], pods, now: at(10) });
+    assert.deepEqual(statusOf(settled.actions)?.nodes, { desired: 3, pulled: 2, failed: 0, skipped: 0 });
   });
 });
 
@@ -346,5 +381,55 @@ describe("start order under the cluster-wide cap", () => {
     assert.deepEqual(prepullState(REQUEST, pulling({ queued: true })), { kind: "waiting", requestedAt: REQUEST.requestedAt });
     assert.equal(prepullState(REQUEST, pulling({ phase: "TimedOut" })), undefined);
     assert.equal(prepullState(undefined, pulling()), undefined);
+  });
+});
+
+describe("reconcile on the controller's slimmed cache shape (cache-shapes.ts workloadForCache)", () => {
+  /** A Deployment as users write them: a full pod template and kubectl's last-applied copy. */
+  function rich(): k8s.V1Deployment {
+    const d = deployment({ status: pulling() });
+    d.metadata!.annotations!["kubectl.kubernetes.io/last-applied-configuration"] = JSON.stringify({ big: "x".repeat(5000) });
+    d.metadata!.managedFields = [{ manager: "kubectl", operation: "Update" }];
+    d.spec!.template = {
+      metadata: { labels: { app: "web" }, annotations: { "prometheus.io/scrape": "true" } },
+      spec: {
+        serviceAccountName: "web",
+        imagePullSecrets: [{ name: "regcred" }],
+        nodeSelector: { pool: "a" },
+        tolerations: [{ key: "dedicated", operator: "Equal", value: "web", effect: "NoSchedule" }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "zone", operator: "In", values: ["z1"] }] }] } }, podAntiAffinity: {} },
+        initContainers: [{ name: "migrate", image: "registry.example/migrate:v2", env: [{ name: "A", value: "1" }] }],
+        containers: [{ name: "app", image: "registry.example/app:v2", imagePullPolicy: "Always", env: [{ name: "B", value: "2" }], resources: { limits: { memory: "1Gi" } } }],
+        volumes: [{ name: "data", emptyDir: {} }],
+      },
+    };
+    return d;
+  }
+  const nodes = ["a", "b", "c"].map((n) => {
+    const x = node(n);
+    x.metadata!.labels = { ...x.metadata!.labels, pool: "a", zone: "z1" };
+    return x;
+  });
+  const slim = workloadForCache<k8s.V1Deployment>((d) => d.spec?.template);
+
+  it("keeps only images, pull policies, placement, ServiceAccount and pull secrets of the template, and drops last-applied", () => {
+    const d = slim(rich());
+    assert.equal(d.metadata?.annotations?.["kubectl.kubernetes.io/last-applied-configuration"], undefined);
+    assert.equal(d.metadata?.managedFields, undefined);
+    assert.equal(d.metadata?.annotations?.["kube-prepull.io/request"], encodeRequest(REQUEST));
+    assert.deepEqual(d.spec?.template.spec?.containers, [{ name: "app", image: "registry.example/app:v2", imagePullPolicy: "Always" }]);
+    assert.equal(d.spec?.template.spec?.volumes, undefined);
+    assert.equal(d.spec?.template.metadata, undefined);
+  });
+
+  it("asks for the same actions as on the whole object, at the start and while pulling", () => {
+    for (const status of [undefined, pulling()]) {
+      const full = rich();
+      if (!status) delete full.metadata!.annotations!["kube-prepull.io/status"];
+      const whole = run({ deployment: full, nodes, now: at(10) });
+      const slimmed = run({ deployment: slim(structuredClone(full)), nodes, now: at(10) });
+      assert.ok(whole.actions.length > 0);
+      assert.deepEqual(slimmed, whole);
+    }
   });
 });

@@ -9,6 +9,9 @@ import type { Perform } from "../../../src/controller/executor.js";
 import type { Action, ControllerConfig } from "../../../src/controller/reconcile.js";
 import { WorkQueue, type QueueClock } from "../../../src/controller/work-queue.js";
 import { createWorker, DEADLINE_SLACK_MS, type WorkerCaches, type WorkerQueue } from "../../../src/controller/worker.js";
+import type { PendingPodsRead } from "../../../src/kube/pending-pods.js";
+import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
+import type { PrepullStatus } from "../../../src/prepull/progress.js";
 import { encodeRequest, type PrepullRequest } from "../../../src/prepull/request.js";
 import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import { workloadKey } from "../../../src/workloads/workload.js";
@@ -38,14 +41,21 @@ function deployment(annotations: Record<string, string>): k8s.V1Deployment {
 const HELD = deployment({ "kube-prepull.io/request": encodeRequest(REQUEST), "kube-prepull.io/held-by": REQUEST.id, "kube-prepull.io/hold": "true" });
 const NODE: k8s.V1Node = { metadata: { name: "n1", labels: { "kubernetes.io/hostname": "n1" } }, spec: {}, status: { conditions: [{ type: "Ready", status: "True" }], images: [] } };
 
-function fakeCaches(objects: Record<string, k8s.V1Deployment>, options: { synced?: () => boolean; keepWarm?: (list: string) => Promise<Date | undefined> } = {}): WorkerCaches {
+interface FakeCacheOptions {
+  synced?: () => boolean;
+  keepWarm?: (list: string) => Promise<Date | undefined>;
+  daemonSets?: k8s.V1DaemonSet[];
+  pendingPodsOf?: (ds: k8s.V1DaemonSet) => PendingPodsRead;
+}
+
+function fakeCaches(objects: Record<string, k8s.V1Deployment>, options: FakeCacheOptions = {}): WorkerCaches {
   return {
     workload: (kind, namespace, name) => {
       const object = objects[workloadKey(kind, namespace, name)];
       return object ? { workload: deploymentWorkload, object } : undefined;
     },
-    daemonSetsOf: () => [],
-    podsOf: () => [],
+    daemonSetsOf: () => options.daemonSets ?? [],
+    pendingPodsOf: options.pendingPodsOf ?? (() => ({ pods: undefined })),
     nodes: () => [NODE],
     isOurs: (o) => o.metadata?.annotations?.["kube-prepull.io/request"] !== undefined,
     hasSynced: options.synced ?? (() => true),
@@ -78,6 +88,17 @@ function recordingExecutor(fail?: (action: Action) => boolean): Perform & { perf
   perform.performed = performed;
   return perform;
 }
+
+/** HELD once its prepull started: a Pulling status and its DaemonSet, 1 of 2 nodes Ready. */
+const STATUS: PrepullStatus = { phase: "Pulling", images: REQUEST.images, nodes: { desired: 2, pulled: 1, failed: 0, skipped: 0 }, startedAt: NOW.toISOString(), updatedAt: NOW.toISOString(), request: REQUEST.id, daemonSet: prepullDaemonSetName("web", REQUEST.images) };
+const PULLING = deployment({ ...HELD.metadata!.annotations, "kube-prepull.io/status": JSON.stringify(STATUS) });
+function startedDaemonSet(): k8s.V1DaemonSet {
+  const ds = renderPrepullDaemonSet({ workload: deploymentWorkload, object: PULLING, request: REQUEST, nodes: "eligible", nodeNames: ["n1", "n2"], config: CONFIG.pod });
+  ds.metadata = { ...ds.metadata, generation: 1, creationTimestamp: NOW };
+  ds.status = { observedGeneration: 1, desiredNumberScheduled: 2, currentNumberScheduled: 2, numberReady: 1, numberMisscheduled: 0 };
+  return ds;
+}
+const NODE_2: k8s.V1Node = { ...NODE, metadata: { name: "n2", labels: { "kubernetes.io/hostname": "n2" } } };
 
 const log = pino({ level: "silent" });
 const worker = (caches: WorkerCaches, queue: WorkerQueue, perform: Perform, mayStart = true) =>
@@ -128,6 +149,40 @@ describe("controller worker", () => {
     await worker(caches, queue, recordingExecutor()).run();
     assert.deepEqual(seen, ["base"]);
     assert.ok(queue.calls.includes(`addAfter ${KEEP_WARM_KEY}base ${60_000 + DEADLINE_SLACK_MS}`));
+  });
+
+  it("asks for the pending pods of each DaemonSet and passes them to reconcile by DaemonSet name", async () => {
+    const ds = startedDaemonSet();
+    const failing: k8s.V1Pod = {
+      metadata: { name: "p-n2", namespace: "team" },
+      spec: { nodeName: "n2", containers: [] },
+      status: { phase: "Pending", conditions: [{ type: "Ready", status: "False" }],
+        initContainerStatuses: [{ name: "pull-0", image: "registry.example/app:v2", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason: "InvalidImageName", message: "bad" } } }] },
+    };
+    const asked: string[] = [];
+    const caches = fakeCaches({ [KEY]: PULLING }, { daemonSets: [ds], pendingPodsOf: (d) => (asked.push(d.metadata!.name!), { pods: [failing] }) });
+    caches.nodes = () => [NODE, NODE_2];
+    const perform = recordingExecutor();
+    await worker(caches, recordingQueue([KEY]), perform).run();
+    assert.deepEqual(asked, [ds.metadata!.name]);
+    assert.ok(perform.performed.includes("Deployment/team/web release-hold"), `the permanent failure in the detail ends the prepull: ${perform.performed.join()}`);
+  });
+
+  it("requeues a stalled prepull when its pending pods would be due, if that comes before reconcile's own requeue", async () => {
+    const ds = startedDaemonSet();
+    const queue = recordingQueue([KEY]);
+    const caches = fakeCaches({ [KEY]: PULLING }, { daemonSets: [ds], pendingPodsOf: () => ({ pods: undefined, recheckInMs: 3000 }) });
+    caches.nodes = () => [NODE, NODE_2];
+    const perform = recordingExecutor();
+    await worker(caches, queue, perform).run();
+    assert.deepEqual(perform.performed, [], "1 of 2 pulled: nothing to do yet");
+    assert.deepEqual(queue.calls, [`addAfter ${KEY} ${3000 + DEADLINE_SLACK_MS}`, `forget ${KEY}`, `done ${KEY}`]);
+    // Without a recheck, reconcile's own (the scheduling grace, 30 s after the DaemonSet was created).
+    const quiet = recordingQueue([KEY]);
+    const noRecheck = fakeCaches({ [KEY]: PULLING }, { daemonSets: [ds] });
+    noRecheck.nodes = () => [NODE, NODE_2];
+    await worker(noRecheck, quiet, recordingExecutor()).run();
+    assert.deepEqual(quiet.calls[0], `addAfter ${KEY} ${30_000 + DEADLINE_SLACK_MS}`);
   });
 
   it("takes no key before the caches have synced", async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
 import {
-  REFRESHED_AT_ANNOTATION, SPEC_HASH_ANNOTATION, STATUS_ANNOTATION, keepWarmDaemonSetName, nextRefresh, parseKeepWarmList,
+  REFRESHED_AT_ANNOTATION, SPEC_HASH_ANNOTATION, STATUS_ANNOTATION, keepWarmDaemonSetName, keepWarmProgress, nextRefresh, parseKeepWarmList,
   reconcileKeepWarm, renderKeepWarmDaemonSet, type KeepWarmList,
 } from "../../../src/keepwarm/keep-warm.js";
 import type { PrepullPodConfig } from "../../../src/prepull/daemonset.js";
@@ -105,6 +105,22 @@ describe("keep-warm lists", () => {
     assert.equal(refresh?.kind === "apply-daemonset" && refresh.reason, "refresh");
     assert.equal(refresh?.kind === "apply-daemonset" && refresh.daemonSet.spec?.template.metadata?.annotations?.[REFRESHED_AT_ANNOTATION], at(3600).toISOString());
     assert.equal(nextRefresh((parseKeepWarmList(cm) as { list: KeepWarmList }).list, ds)?.toISOString(), at(3600).toISOString());
+  });
+
+  it("counts warm nodes from the DaemonSet's status once it settled, none before, and failures from the pending pods", () => {
+    const list = listOf({ images: "nginx:1.27" });
+    const ds = reported(renderKeepWarmDaemonSet(list, config, t0), 3, 2);
+    assert.deepEqual(keepWarmProgress(ds, []), { desired: 3, warm: 2, failed: 0, settled: true, failures: [] });
+    // Rolling: pods are not watched, so the warm count waits for the DaemonSet controller to settle (it counted Ready pods of the new generation).
+    const rolling: k8s.V1DaemonSet = { ...ds, status: { ...ds.status!, updatedNumberScheduled: 1 } };
+    assert.deepEqual(keepWarmProgress(rolling, []), { desired: 3, warm: 0, failed: 0, settled: false, failures: [] });
+    const failing: k8s.V1Pod = {
+      metadata: { name: "p", labels: { "pod-template-generation": "1" } },
+      spec: { nodeName: "node-3", containers: [] },
+      status: { phase: "Pending", initContainerStatuses: [{ name: "pull-0", image: "nginx:1.27", imageID: "", ready: false, restartCount: 0, state: { waiting: { reason: "ErrImagePull", message: "not found" } } }] },
+    };
+    const oldGeneration: k8s.V1Pod = { ...failing, metadata: { name: "old", labels: { "pod-template-generation": "0" } } };
+    assert.deepEqual(keepWarmProgress(ds, [failing, oldGeneration]).failures, [{ node: "node-3", reason: "ErrImagePull", message: "not found" }]);
   });
 
   it("reports pull failures per node as Degraded with one Warning, and an invalid list without touching the DaemonSet", () => {

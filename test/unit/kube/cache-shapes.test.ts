@@ -1,5 +1,5 @@
-// The controller caches a slimmed node and pod; every decision must come out the same as on the
-// full objects.
+// The controller caches a slimmed node, and slims the pending pods it lists; every decision must
+// come out the same as on the full objects.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
@@ -7,6 +7,7 @@ import { nodeForCache, podForCache } from "../../../src/kube/cache-shapes.js";
 import { keepWarmProgress } from "../../../src/keepwarm/keep-warm.js";
 import { progressOf, pullFailureOf } from "../../../src/prepull/progress.js";
 import { planNodes, restrictToNodes } from "../../../src/prepull/targets.js";
+import { pendingOf } from "../support/daemonset-status.js";
 
 const fullNode = (name: string, options: { ready?: boolean; cordoned?: boolean; image?: string; taint?: boolean; zone?: string } = {}): k8s.V1Node => ({
   metadata: { name, uid: `uid-${name}`, resourceVersion: "7", labels: { "kubernetes.io/hostname": name, zone: options.zone ?? "a" }, annotations: { big: "x".repeat(1000) },
@@ -59,11 +60,13 @@ describe("cache shapes", () => {
       status: { observedGeneration: 1, desiredNumberScheduled: 4, currentNumberScheduled: 4, numberMisscheduled: 0, numberReady: 1, updatedNumberScheduled: 4 },
     };
     const pods = [fullPod("a", "ready"), fullPod("f", "failed"), fullPod("e", "pulling"), fullPod("x", "unscheduled")];
+    // The controller sees the DaemonSet's counts and, on a stall, its pending pods (slimmed as they are listed).
+    const pending = pendingOf(pods);
     for (const graceOver of [false, true]) {
-      assert.deepEqual(progressOf({ daemonSet, pods: pods.map(podForCache), plan, graceOver }), progressOf({ daemonSet, pods, plan, graceOver }));
+      assert.deepEqual(progressOf({ daemonSet, pendingPods: pending.map(podForCache), plan, graceOver }), progressOf({ daemonSet, pendingPods: pending, plan, graceOver }));
     }
     assert.deepEqual(pods.map((p) => pullFailureOf(podForCache(p), "n")), pods.map((p) => pullFailureOf(p, "n")));
-    assert.deepEqual(keepWarmProgress(daemonSet, pods.map(podForCache)), keepWarmProgress(daemonSet, pods));
-    assert.ok(progressOf({ daemonSet, pods, plan, graceOver: false }).failures.length === 1, "the fixture has a failure to compare");
+    assert.deepEqual(keepWarmProgress(daemonSet, pending.map(podForCache)), keepWarmProgress(daemonSet, pending));
+    assert.ok(progressOf({ daemonSet, pendingPods: pending, plan, graceOver: false }).failures.length === 1, "the fixture has a failure to compare");
   });
 });

@@ -17,6 +17,7 @@ import {
 import { renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
 import { deploymentWorkload } from "../../../src/workloads/deployment.js";
 import { listedNodes } from "../../../src/prepull/targets.js";
+import { withPods } from "../support/daemonset-status.js";
 
 const T0 = Date.parse("2026-11-22T10:00:00Z");
 const SPEC: RunSpec = {
@@ -62,8 +63,9 @@ function seen(daemonSet: k8s.V1DaemonSet): k8s.V1DaemonSet {
 const NODES = [node("a"), node("b"), node("c")];
 const render = (nodeNames: string[], spec: RunSpec = SPEC): k8s.V1DaemonSet =>
   seen(renderRunDaemonSet({ id: "0123456789ab", spec, nodeNames, expiresAt: new Date(T0 + 660_000) }));
+/** A step as the run sees the DaemonSet with these pods: its status counts, and the pods not Ready as pending-pod detail. */
 const step = (daemonSet: k8s.V1DaemonSet, pods: k8s.V1Pod[], options: { now?: number; spec?: RunSpec; nodes?: k8s.V1Node[] } = {}) =>
-  runStep({ spec: options.spec ?? SPEC, daemonSet, pods, nodes: options.nodes ?? NODES, now: options.now ?? T0 + 5000, deadline: T0 + 600_000, graceEnds: T0 + 30_000 });
+  runStep({ spec: options.spec ?? SPEC, ...withPods(daemonSet, pods), nodes: options.nodes ?? NODES, now: options.now ?? T0 + 5000, deadline: T0 + 600_000, graceEnds: T0 + 30_000 });
 
 describe("run: images and pull policies", () => {
   it("defaults the pull policy as Kubernetes defaults a container's", () => {
@@ -177,8 +179,9 @@ describe("run: steps", () => {
   });
   it("waits for the DaemonSet controller before judging a DaemonSet it has not seen yet", () => {
     const created = renderRunDaemonSet({ id: "0123456789ab", spec: SPEC, nodeNames: ["a", "b", "c"], expiresAt: new Date(T0) });
-    const s = step(created, []);
-    assert.deepEqual([s.kind, s.progress.settling, s.progress.desired], ["pulling", true, 3]);
+    // As created: no status counts and no pods yet; the listed targets count as wanted.
+    const s = runStep({ spec: SPEC, daemonSet: created, pendingPods: undefined, nodes: NODES, now: T0 + 5000, deadline: T0 + 600_000, graceEnds: T0 + 30_000 });
+    assert.deepEqual([s.kind, s.progress.settling, s.progress.desired, s.progress.inFlight], ["pulling", true, 3, 3]);
   });
 });
 
