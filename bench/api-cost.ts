@@ -145,6 +145,7 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number, name: string): P
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const seen = new Map<string, number>();
   let firstSeen: k8s.V1DaemonSet | undefined;
+  let lastLog = 0;
   const t0 = Date.now();
   await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment(name, nodes) });
   const mark = (what: string, reached: boolean): void => {
@@ -172,8 +173,12 @@ async function followPrepull(kc: k8s.KubeConfig, nodes: number, name: string): P
     mark("rollout complete", seen.has("hold released") && s?.observedGeneration === deployment.metadata?.generation
       && s?.updatedReplicas === replicas && s?.availableReplicas === replicas && s?.replicas === replicas);
     mark("DaemonSet deleted", seen.has("DaemonSet created") && daemonSet === undefined);
+    if (daemonSet && Date.now() - lastLog > 15_000) {
+      lastLog = Date.now();
+      log(`${nodes} nodes: DaemonSet ${daemonSet.status?.numberReady ?? 0}/${daemonSet.status?.desiredNumberScheduled ?? 0} Ready; status ${status.phase ?? "none"} ${status.nodes?.pulled ?? 0} pulled`);
+    }
     return seen.has("DaemonSet deleted");
-  }, { what: "the prepull to finish and its DaemonSet to be deleted", timeoutMs: 600_000, intervalMs: 100 });
+  }, { what: "the prepull to finish and its DaemonSet to be deleted", timeoutMs: 600_000 + 300 * nodes, intervalMs: 100 });
   return { milestones: [...seen], ...(firstSeen ? { daemonSet: firstSeen } : {}) };
 }
 

@@ -59,6 +59,7 @@ const PAIRS = Number(argument("pairs", "2"));
 const SCALE_NODES = Number(argument("scale-nodes", "5000"));
 const SCALE_DEPLOYMENTS = Number(argument("scale-deployments", "10000"));
 let scaleRun: ClusterRun | undefined;
+let scaleFailure: string | undefined;
 const prepullRuns: PrepullRun[] = [];
 const clusterRuns: ClusterRun[] = [];
 
@@ -83,14 +84,21 @@ async function measureAllClusters(): Promise<void> {
     // Kubernetes' documented limit (https://kubernetes.io/docs/setup/best-practices/cluster-large/),
     // with serve caching SCALE_DEPLOYMENTS Deployments: one held prepull on every node.
     log(`cluster with ${SCALE_NODES} nodes and ${SCALE_DEPLOYMENTS} Deployments`);
-    scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS });
-    if (scaleRun.prepull) prepullRuns.push(scaleRun.prepull);
+    // A run that cannot finish (time-outs at this size) is reported, not allowed to lose the others.
+    try {
+      scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS });
+      if (scaleRun.prepull) prepullRuns.push(scaleRun.prepull);
+    } catch (error) {
+      scaleFailure = (error as Error).message;
+      log(`scale run failed: ${scaleFailure}`);
+    }
   }
 }
 
 async function scaleSection(): Promise<string> {
   await measureClusters();
   const run = scaleRun;
+  if (scaleFailure) return `The run with ${SCALE_NODES} nodes and ${SCALE_DEPLOYMENTS} Deployments failed: ${scaleFailure}.`;
   if (!run?.prepull || !run.startup) return NOT_MEASURED;
   const p = run.prepull;
   const rssTarget = 250e6;

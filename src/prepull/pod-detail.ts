@@ -60,11 +60,14 @@ export function detailDue(state: DetailState, daemonSet: k8s.V1DaemonSet, now: n
   return now >= dueAt ? { fetchNow: true } : { fetchNow: false, recheckInMs: dueAt - now };
 }
 
-/** A pod the sample cannot stand for: it failed, cannot be scheduled, or its kubelet never reported. */
+/**
+ * A pod the sample cannot stand for: it failed or cannot be scheduled. (A pod its kubelet has not
+ * reported on yet is no problem: at 1000 nodes most pods are like that early on, and reading every
+ * page for them cost 20 lists of 50 per stall, docs/benchmarks.md.)
+ */
 function showsProblem(pod: k8s.V1Pod): boolean {
   const unschedulable = pod.status?.conditions?.some((c) => c.type === "PodScheduled" && c.status === "False") ?? false;
-  const reported = (pod.status?.initContainerStatuses?.length ?? 0) + (pod.status?.containerStatuses?.length ?? 0) > 0;
-  return unschedulable || !reported || pullFailureOf(pod, "") !== undefined;
+  return unschedulable || pullFailureOf(pod, "") !== undefined;
 }
 
 /** After a page: fetch the next one too (if there is one) when this one shows a problem. */

@@ -88,13 +88,13 @@ describe("pod detail: paging", () => {
     assert.ok(DETAIL_PAGE_SIZE > 0 && DETAIL_PAGE_SIZE <= 500);
   });
 
-  it("wants the next page when a pod of this one failed to pull, cannot be scheduled, or was never reported on", () => {
+  it("wants the next page when a pod of this one failed to pull or cannot be scheduled, not for one not reported on yet", () => {
     const failed = pod({ conditions: [{ type: "PodScheduled", status: "True" }], initContainerStatuses: [pull({ waiting: { reason: "ErrImagePull", message: "rpc error: not found" } })] });
     const unschedulable = pod({ conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable" }] });
     const unreported = pod({ conditions: [{ type: "PodScheduled", status: "True" }] });
     assert.equal(wantsNextPage([PULLING, failed]), true, "pull failure");
     assert.equal(wantsNextPage([unschedulable, PULLING]), true, "unschedulable");
-    assert.equal(wantsNextPage([unreported]), true, "no container statuses");
+    assert.equal(wantsNextPage([unreported]), false, "no container statuses yet: the kubelet is starting it");
   });
 
   it("does not when every pod of the page is pulling normally", () => {
