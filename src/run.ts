@@ -97,6 +97,7 @@ function watchRun(
   run: { namespace: string; id: string; name: string },
   log: Logger,
   onEvent: () => void,
+  now: () => Date,
 ): { nodes: Reflector<k8s.V1Node>; daemonSets: Reflector<k8s.V1DaemonSet>; pending: PendingPods } {
   const { namespace, id } = run;
   const nodes = new Reflector<k8s.V1Node>({ name: "nodes", kubeConfig, path: "/api/v1/nodes", list: (p) => core.listNode(p), transform: nodeForCache, log, onEvent });
@@ -109,7 +110,7 @@ function watchRun(
     log,
     onEvent,
   });
-  const pending = new PendingPods({ core, now: () => Date.now(), fetched: onEvent, log });
+  const pending = new PendingPods({ core, now: () => now().getTime(), fetched: onEvent, log });
   return { nodes, daemonSets, pending };
 }
 
@@ -146,7 +147,7 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
 
   const waker = createWaker();
   signal.addEventListener("abort", waker.notify);
-  const { nodes, daemonSets, pending } = watchRun(kubeConfig, core, apps, { namespace, id, name }, log, waker.notify);
+  const { nodes, daemonSets, pending } = watchRun(kubeConfig, core, apps, { namespace, id, name }, log, waker.notify, now);
   // Set before the create call: a create whose answer got lost may still have made the DaemonSet.
   let createAttempted = false;
   let created = false;

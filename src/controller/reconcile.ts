@@ -34,8 +34,8 @@ function requestPhase(observed: Observed, view: View, config: ControllerConfig):
   return { actions: [], requeue: [], current };
 }
 
-export function reconcile(observed: Observed, config: ControllerConfig): Decision {
-  const view = viewOf(observed);
+/** `view`: the workload's decoded annotations, when the caller has decoded them already. */
+export function reconcile(observed: Observed, config: ControllerConfig, view: View = viewOf(observed)): Decision {
   const superseded = supersededDaemonSets(observed, view);
   const { actions, requeue, current } = requestPhase(observed, view, config);
   const cleanup = cleanupPhase(observed, view, current, config);

@@ -9,7 +9,7 @@ import { KEEP_WARM_KEY, type Caches } from "./caches.js";
 import type { Perform } from "./executor.js";
 import { reconcile, type ControllerConfig } from "./reconcile.js";
 import { viewOf } from "./phases/view.js";
-import type { Observed } from "./phases/types.js";
+import type { View } from "./phases/types.js";
 import type { WorkQueue } from "./work-queue.js";
 
 /** Reconciles asked for by a decision come this much after the deadline, so it has passed. */
@@ -41,8 +41,7 @@ export interface Worker {
 }
 
 /** The DaemonSet of the workload's current request while its status says it is pulling. */
-function pullingDaemonSet(found: Pick<Observed, "workload" | "object">): string | undefined {
-  const view = viewOf(found);
+function pullingDaemonSet(view: View): string | undefined {
   return view.status?.phase === "Pulling" && view.status.request === view.request?.id ? view.currentName : undefined;
 }
 
@@ -60,11 +59,12 @@ export function createWorker(ports: WorkerPorts): Worker {
     const daemonSets = caches.daemonSetsOf(key);
     if (!caches.isOurs(found.object) && daemonSets.length === 0) return;
     // Pending pods matter only to the prepull pulling now (not to finished ones kept until cleanup).
-    const pulling = pullingDaemonSet(found);
+    const view = viewOf(found);
+    const pulling = pullingDaemonSet(view);
     const details = daemonSets.filter((ds) => ds.metadata?.name === pulling).map((ds) => [ds.metadata!.name!, caches.pendingPodsOf(ds)] as const);
     const pendingPods = new Map(details.flatMap(([name, d]) => (d.pods ? [[name, d.pods] as const] : [])));
     const observed = { ...found, daemonSets, pendingPods, nodes: caches.nodes(), mayStart: ports.mayStart(key), now: ports.now() };
-    const decision = reconcile(observed, ports.config);
+    const decision = reconcile(observed, ports.config, view);
     // No pod events wake a stalled prepull: look again when a pending-pod list would be due.
     const recheck = details.flatMap(([, d]) => (d.recheckInMs !== undefined ? [d.recheckInMs] : []));
     if (decision.actions.length > 0) log.debug({ key, actions: decision.actions.map((a) => a.kind) }, "reconcile");

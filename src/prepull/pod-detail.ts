@@ -6,7 +6,7 @@
 // fetched list is valid only for the DaemonSet status it was fetched under: once a pod is created
 // or Ready the list is stale and dropped. Pure; the fetching is src/kube/pending-pods.ts.
 import type * as k8s from "@kubernetes/client-node";
-import { pullFailureOf } from "./progress.js";
+import { isSettling, pullFailureOf } from "./progress.js";
 
 /** Counts unchanged this long while pods are not Ready: look at the pending pods. */
 export const STALL_MS = 5000;
@@ -54,8 +54,7 @@ function waitBefore(fetches: number): number {
  * wanted pod is Ready or the DaemonSet controller has not reported on its generation yet.
  */
 export function detailDue(state: DetailState, daemonSet: k8s.V1DaemonSet, now: number): { fetchNow: boolean; recheckInMs?: number } {
-  const settling = (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
-  if (settling || unreadyPods(daemonSet) === 0) return { fetchNow: false };
+  if (isSettling(daemonSet) || unreadyPods(daemonSet) === 0) return { fetchNow: false };
   const dueAt = (state.lastFetchAt ?? state.since) + waitBefore(state.fetches);
   return now >= dueAt ? { fetchNow: true } : { fetchNow: false, recheckInMs: dueAt - now };
 }

@@ -117,7 +117,7 @@ export function pullFailureOf(pod: k8s.V1Pod, node: string): NodeFailure | undef
 }
 
 /** The DaemonSet controller has not reported on the current generation yet. */
-function isSettling(daemonSet: k8s.V1DaemonSet): boolean {
+export function isSettling(daemonSet: k8s.V1DaemonSet): boolean {
   return (daemonSet.status?.observedGeneration ?? 0) < (daemonSet.metadata?.generation ?? 1);
 }
 
