@@ -23,7 +23,8 @@ export function promtool(args: string[], cwd: string): Promise<{ code: number; o
   });
 }
 
-function freePort(): Promise<number> {
+/** A port nothing listens on now, on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
@@ -52,9 +53,14 @@ export interface RunningPrometheus {
   stop: () => Promise<void>;
 }
 
-export async function startPrometheus(options: { jobs: ScrapeJob[]; rules: string; interval: string }): Promise<RunningPrometheus> {
+/**
+ * `files` are written beside the configuration (credentials a job's tls_config names by relative
+ * path, which Prometheus resolves against the configuration's directory).
+ */
+export async function startPrometheus(options: { jobs: ScrapeJob[]; rules: string; interval: string; files?: Record<string, string> }): Promise<RunningPrometheus> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "kube-prepull-prometheus-"));
   writeFileSync(path.join(dir, "rules.yaml"), options.rules);
+  for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(path.join(dir, name), content, { mode: 0o600 });
   writeFileSync(path.join(dir, "prometheus.yml"), stringify({
     global: { scrape_interval: options.interval, scrape_timeout: options.interval, evaluation_interval: options.interval },
     rule_files: ["rules.yaml"],
