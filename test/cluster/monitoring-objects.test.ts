@@ -71,6 +71,9 @@ describe("monitoring objects (manifests/monitoring)", () => {
     const container = one<k8s.V1Deployment & Obj>(objects, "Deployment").spec!.template.spec!.containers[0]!;
     assert.deepEqual(container.ports?.find((p) => p.name === "ops"), { name: "ops", containerPort: 8080 });
     assert.ok(container.args?.includes("--ops-port=8080"), container.args?.join(" "));
+    // And the apiserver takes it (a server-side dry run in this test's namespace).
+    const { stdout } = await kubectl(["apply", "--dry-run=server", "-f", "-"], JSON.stringify({ ...service, metadata: { ...service.metadata, namespace: ns!.name } }));
+    assert.match(stdout, /service\/kube-prepull created \(server dry run\)/);
   });
 
   it("each Component adds its objects to an overlay, in kube-prepull's namespace, selecting what exists", async () => {

@@ -80,7 +80,15 @@ export async function startPrometheus(options: { jobs: ScrapeJob[]; rules: strin
   const exit = new Promise<void>((resolve) => child.once("exit", () => { exited = true; resolve(); }));
   const spawnError = new Promise<Error>((resolve) => child.once("error", (error) => { exited = true; resolve(error); }));
   const log = (): string => { try { return readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n"); } catch { return ""; } };
+  // Should the test process end without stop() (an uncaught error), Prometheus and its directory
+  // go with it.
+  const killOnExit = (): void => {
+    if (!exited) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
   const stop = async (): Promise<void> => {
+    process.removeListener("exit", killOnExit);
     if (!exited && child.pid !== undefined) {
       child.kill("SIGTERM");
       const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
