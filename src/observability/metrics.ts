@@ -17,11 +17,14 @@ export interface Metrics {
   keepWarmNodes: Gauge<"list" | "state">;
 }
 
+/** The results a finished prepull is counted under (kube_prepull_prepulls_total{result}). */
+export const PREPULL_RESULTS = ["Succeeded", "Failed", "TimedOut", "Superseded"] as const;
+
 export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "kube_prepull_" });
   const registers = [registry];
-  return {
+  const metrics: Metrics = {
     registry,
     admissionDuration: new Histogram({
       name: "kube_prepull_admission_duration_seconds",
@@ -67,4 +70,8 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
       registers,
     }),
   };
+  // Every result exported from the start at 0: a series born at its first increment hides that
+  // increment from rate() and increase(), which the alerts use (manifests/monitoring/alerts).
+  for (const result of PREPULL_RESULTS) metrics.prepulls.inc({ result }, 0);
+  return metrics;
 }
