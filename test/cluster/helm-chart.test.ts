@@ -58,7 +58,7 @@ const webhooksOf = (objects: k8s.KubernetesObject[]): k8s.V1MutatingWebhook[] =>
 async function rejection(values: Record<string, unknown>): Promise<string> {
   const error = await helm(["template", "kube-prepull", CHART_DIR, ...setJsonArgs(values)]).then(
     () => undefined,
-    (e: { stderr?: string }) => e.stderr ?? String(e),
+    (e: Error & { stderr?: string }) => e.stderr ?? e.message,
   );
   assert.ok(error !== undefined, `${JSON.stringify(values)} must be rejected`);
   return error;
@@ -150,7 +150,7 @@ describe("the Helm chart", () => {
     assert.equal(pod.spec!.priorityClassName, "system-cluster-critical");
     assert.deepEqual(pod.metadata!.labels, { "app.kubernetes.io/name": "kube-prepull", team: "platform" });
     assert.deepEqual(pod.metadata!.annotations, { "example.com/a": "b" });
-    assert.deepEqual((find(objects, "PodDisruptionBudget") as k8s.V1PodDisruptionBudget).spec, { maxUnavailable: "50%", selector: { matchLabels: { "app.kubernetes.io/name": "kube-prepull" } } });
+    assert.deepEqual(find<k8s.V1PodDisruptionBudget>(objects, "PodDisruptionBudget").spec, { maxUnavailable: "50%", selector: { matchLabels: { "app.kubernetes.io/name": "kube-prepull" } } });
     assert.equal(container.image, `mirror.example.com/kp/webhook:v9@sha256:${"a".repeat(64)}`);
     assert.equal(container.imagePullPolicy, "Always");
     assert.deepEqual(pod.spec!.imagePullSecrets, [{ name: "pull" }]);

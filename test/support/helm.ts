@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { testKubeconfigPath } from "./cluster.js";
