@@ -119,7 +119,7 @@ describe("the Helm chart", () => {
   it("puts every value where it belongs", async () => {
     const objects = await renderChart({
       replicaCount: 3,
-      resources: { requests: { cpu: "100m" } },
+      resources: { requests: { cpu: "100m" }, limits: null }, // merged into the defaults; null drops one
       nodeSelector: { pool: "system" },
       tolerations: [{ key: "dedicated", operator: "Exists", effect: "NoSchedule" }],
       affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "x", operator: "Exists" }] }] } } },
@@ -142,7 +142,7 @@ describe("the Helm chart", () => {
     const pod = deployment.spec!.template;
     const container = pod.spec!.containers[0]!;
     assert.equal(deployment.spec!.replicas, 3);
-    assert.deepEqual(container.resources, { requests: { cpu: "100m" } });
+    assert.deepEqual(container.resources, { requests: { cpu: "100m", memory: "128Mi" } });
     assert.deepEqual(pod.spec!.nodeSelector, { pool: "system" });
     assert.deepEqual(pod.spec!.tolerations, [{ key: "dedicated", operator: "Exists", effect: "NoSchedule" }]);
     assert.ok(pod.spec!.affinity?.nodeAffinity);
@@ -193,13 +193,15 @@ describe("the Helm chart", () => {
   });
 
   it("rejects bad values with an error naming the value and what is allowed", async () => {
-    assert.match(await rejection({ mode: "everywhere" }), /mode.*(opt-in|value must be one of)/s);
-    assert.match(await rejection({ "certificates.mode": "vault" }), /certificates.*mode/s);
-    assert.match(await rejection({ replicaCount: "two" }), /replicaCount/);
-    assert.match(await rejection({ "serve.cleanupTTL": "15 minutes" }), /cleanupTTL/);
-    assert.match(await rejection({ "serve.pullStrategy": "docker" }), /pullStrategy/);
-    assert.match(await rejection({ "webhook.timeoutSeconds": 60 }), /timeoutSeconds/);
-    assert.match(await rejection({ replicas: 2 }), /additional propert(y|ies).*replicas|replicas.*not allowed/s);
-    assert.match(await rejection({ "certificates.mode": "secret" }), /certificates.*secret/s);
+    assert.match(await rejection({ mode: "everywhere" }), /at '\/mode': value must be one of 'opt-in', 'cluster-wide'/);
+    assert.match(await rejection({ "certificates.mode": "vault" }), /at '\/certificates\/mode': value must be one of 'self-managed', 'cert-manager', 'secret'/);
+    assert.match(await rejection({ replicaCount: "two" }), /at '\/replicaCount': got string, want integer/);
+    assert.match(await rejection({ "serve.cleanupTTL": "15 minutes" }), /at '\/serve\/cleanupTTL': '15 minutes' does not match pattern/);
+    assert.match(await rejection({ "serve.pullStrategy": "docker" }), /at '\/serve\/pullStrategy': value must be one of/);
+    assert.match(await rejection({ "webhook.timeoutSeconds": 60 }), /at '\/webhook\/timeoutSeconds': maximum: got 60, want 30/);
+    assert.match(await rejection({ replicas: 2 }), /additional properties 'replicas' not allowed/);
+    assert.match(await rejection({ "image.digest": "latest" }), /at '\/image\/digest'/);
+    // The Secret mode needs the Secret and its CA.
+    assert.match(await rejection({ "certificates.mode": "secret" }), /at '\/certificates\/secret\/name': minLength: got 0, want 1/);
   });
 });
