@@ -49,7 +49,7 @@ export function binariesIn(dir: string): ControlPlaneBinaries {
  * build go to `progress`. `cacheDir` overrides the cache root (default ~/.cache/kube-prepull).
  */
 export async function ensureControlPlaneBinaries(options: BuildOptions): Promise<ControlPlaneBinaries> {
-  const dir = await runBuildScript(path.join("tools", "controlplane", "build.sh"), "the control plane", options);
+  const dir = await runBuildScript(path.join("tools", "controlplane", "build.sh"), "the control plane", "1.24", options);
   const binaries = binariesIn(dir);
   for (const file of Object.values(binaries) as string[]) {
     if (!existsSync(file)) throw new Error(`control plane build reported ${dir}, but ${file} is missing`);
@@ -59,7 +59,7 @@ export async function ensureControlPlaneBinaries(options: BuildOptions): Promise
 
 /** The pinned helm CLI (tools/helm/build.sh, cached like the control plane under its own key): its path. */
 export async function ensureHelm(options: BuildOptions): Promise<string> {
-  const helm = await runBuildScript(path.join("tools", "helm", "build.sh"), "helm", options);
+  const helm = await runBuildScript(path.join("tools", "helm", "build.sh"), "helm", "1.26", options);
   if (!existsSync(helm)) throw new Error(`helm build reported ${helm}, but it is missing`);
   return helm;
 }
@@ -71,7 +71,7 @@ export interface BuildOptions {
 }
 
 /** Runs a build script of this repository; resolves to the last line it printed on stdout. */
-async function runBuildScript(script: string, what: string, options: BuildOptions): Promise<string> {
+async function runBuildScript(script: string, what: string, goVersion: string, options: BuildOptions): Promise<string> {
   const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
   const child = spawn("bash", [path.join(packageRoot(), script)], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
@@ -93,7 +93,7 @@ async function runBuildScript(script: string, what: string, options: BuildOption
   });
   if (code !== 0) {
     throw new Error(
-      `building ${what} failed (exit ${code}); is Go ≥ 1.24 installed and the Go module proxy reachable?\n${stderrTail}`,
+      `building ${what} failed (exit ${code}); is Go ≥ ${goVersion} installed and the Go module proxy reachable?\n${stderrTail}`,
     );
   }
   return stdout.trim().split("\n").pop() ?? "";
