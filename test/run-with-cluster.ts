@@ -1,12 +1,13 @@
 // Runs a command (the test runner) against one local cluster started for the whole run, then stops
 // the cluster whatever happened: `node dist/test/run-with-cluster.js -- node --test …`.
-// The tests find the cluster through KUBE_PREPULL_TEST_KUBECONFIG (test/support/cluster.ts).
+// The tests find the cluster through KUBE_PREPULL_TEST_KUBECONFIG (test/support/cluster.ts), and
+// the pinned helm through KUBE_PREPULL_TEST_HELM (test/support/helm.ts).
 // The cluster has one real node (KUBE_PREPULL_TEST_REAL_NODES) besides the simulated ones, and for
 // the whole run no process of the suite may connect outside 127.0.0.0/8 (network-watch.ts): the
 // run fails if one did.
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { ensureControlPlaneBinaries, packageRoot } from "../src/local-cluster/binaries.js";
+import { ensureControlPlaneBinaries, ensureHelm, packageRoot } from "../src/local-cluster/binaries.js";
 import { readClusterState, startCluster, stateDirOf, stopCluster } from "../src/local-cluster/cluster.js";
 import { realNodeLeftovers } from "../src/local-cluster/real-node/node.js";
 import { watchNetwork } from "./support/network-watch.js";
@@ -37,7 +38,10 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 let exitCode = 1;
 try {
   const started = Date.now();
-  const binaries = await ensureControlPlaneBinaries({ progress: (l) => process.stderr.write(l + "\n"), env: process.env });
+  const progress = (l: string): void => void process.stderr.write(l + "\n");
+  const binaries = await ensureControlPlaneBinaries({ progress, env: process.env });
+  // The real helm for the chart's tests (test/cluster/helm*.test.ts), built before the network watch.
+  const helm = await ensureHelm({ progress, env: process.env });
   network = watchNetwork(() => {
     const real = readClusterState(stateDir)?.real;
     return [path.resolve(stateDir), ...(real?.nodes.map((n) => n.cgroupRoot) ?? [])];
@@ -51,6 +55,7 @@ try {
       KUBE_PREPULL_TEST_KUBECONFIG: cluster.state.kubeconfig,
       KUBE_PREPULL_TEST_BIN_DIR: binaries.dir,
       KUBE_PREPULL_TEST_STATE_DIR: stateDir,
+      KUBE_PREPULL_TEST_HELM: helm,
     },
   });
   exitCode = await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));

@@ -48,14 +48,32 @@ export function binariesIn(dir: string): ControlPlaneBinaries {
  * Runs the build script (a no-op on a cache hit) and returns the binaries. Progress lines of a cold
  * build go to `progress`. `cacheDir` overrides the cache root (default ~/.cache/kube-prepull).
  */
-export async function ensureControlPlaneBinaries(options: {
+export async function ensureControlPlaneBinaries(options: BuildOptions): Promise<ControlPlaneBinaries> {
+  const dir = await runBuildScript(path.join("tools", "controlplane", "build.sh"), "the control plane", "1.24", options);
+  const binaries = binariesIn(dir);
+  for (const file of Object.values(binaries) as string[]) {
+    if (!existsSync(file)) throw new Error(`control plane build reported ${dir}, but ${file} is missing`);
+  }
+  return binaries;
+}
+
+/** The pinned helm CLI (tools/helm/build.sh, cached like the control plane under its own key): its path. */
+export async function ensureHelm(options: BuildOptions): Promise<string> {
+  const helm = await runBuildScript(path.join("tools", "helm", "build.sh"), "helm", "1.26", options);
+  if (!existsSync(helm)) throw new Error(`helm build reported ${helm}, but it is missing`);
+  return helm;
+}
+
+export interface BuildOptions {
   progress: (line: string) => void;
   cacheDir?: string;
   env: NodeJS.ProcessEnv;
-}): Promise<ControlPlaneBinaries> {
-  const script = path.join(packageRoot(), "tools", "controlplane", "build.sh");
+}
+
+/** Runs a build script of this repository; resolves to the last line it printed on stdout. */
+async function runBuildScript(script: string, what: string, goVersion: string, options: BuildOptions): Promise<string> {
   const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
-  const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn("bash", [path.join(packageRoot(), script)], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
   let stderrTail = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -75,13 +93,8 @@ export async function ensureControlPlaneBinaries(options: {
   });
   if (code !== 0) {
     throw new Error(
-      `building the control plane failed (exit ${code}); is Go ≥ 1.24 installed and the Go module proxy reachable?\n${stderrTail}`,
+      `building ${what} failed (exit ${code}); is Go ≥ ${goVersion} installed and the Go module proxy reachable?\n${stderrTail}`,
     );
   }
-  const dir = stdout.trim().split("\n").pop() ?? "";
-  const binaries = binariesIn(dir);
-  for (const file of Object.values(binaries) as string[]) {
-    if (!existsSync(file)) throw new Error(`control plane build reported ${dir}, but ${file} is missing`);
-  }
-  return binaries;
+  return stdout.trim().split("\n").pop() ?? "";
 }

@@ -14,14 +14,12 @@ import https from "node:https";
 import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
-import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { SYSTEM_ANNOTATIONS } from "../../src/prepull/annotations.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import { bundleTrusts, caBundleOf, decodeSecretData } from "../../src/tls/self-managed.js";
-import { createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
-import { isLeader, isReady, startBalancer, startReplica, stopReplicas, type Replica } from "../support/replicas.js";
+import { buildOverlay, createNamespace, kubectl, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { isLeader, isReady, serviceAccountKubeconfigFile, startBalancer, startReplica, stopReplicas, type Replica } from "../support/replicas.js";
 
 const admin = testKubeConfig();
 const apps = admin.makeApiClient(k8s.AppsV1Api);
@@ -32,10 +30,7 @@ const coordination = admin.makeApiClient(k8s.CoordinationV1Api);
 const SA_USER = "system:serviceaccount:kube-prepull:kube-prepull";
 const SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:kube-prepull", "system:authenticated"];
 
-const build = async (overlay: string): Promise<k8s.KubernetesObject[]> => {
-  const { stdout } = await kubectl(["kustomize", path.join(packageRoot(), "manifests", "overlays", overlay)]);
-  return parseAllDocuments(stdout).map((d) => d.toJS() as k8s.KubernetesObject);
-};
+const build = buildOverlay;
 const toYaml = (objects: k8s.KubernetesObject[]): string => objects.map((o) => JSON.stringify(o)).join("\n---\n");
 
 type Attributes = { group?: string; namespace?: string; subresource?: string; name?: string };
@@ -45,22 +40,6 @@ async function allowed(verb: string, resource: string, options: Attributes = {})
     body: { spec: { user: SA_USER, groups: SA_GROUPS, resourceAttributes: { verb, resource, group: "", ...options } } },
   });
   return review.status?.allowed === true;
-}
-
-/** A kubeconfig file for the test cluster that authenticates with the ServiceAccount's token only. */
-async function serviceAccountKubeconfigFile(dir: string): Promise<string> {
-  const { stdout } = await kubectl(["create", "token", "kube-prepull", "-n", "kube-prepull", "--duration=1h"]);
-  const cluster = admin.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ ...cluster, name: "test" }],
-    users: [{ name: "kube-prepull", token: stdout.trim() }],
-    contexts: [{ name: "kube-prepull", cluster: "test", user: "kube-prepull" }],
-    currentContext: "kube-prepull",
-  });
-  const file = path.join(dir, "kubeconfig");
-  writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
-  return file;
 }
 
 /** Requests the apiserver skipped a failing webhook for (failurePolicy: Ignore), for these webhooks. */

@@ -5,6 +5,8 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { ControllerConfig } from "../../src/controller/reconcile.js";
+import { parseAllDocuments } from "yaml";
+import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { readClusterState } from "../../src/local-cluster/cluster.js";
 import { HELPER_IMAGE_NAME } from "../../src/local-cluster/real-node/images.js";
 import type { RealNodeState } from "../../src/local-cluster/real-node/node.js";
@@ -42,6 +44,12 @@ export async function kubectl(args: string[], input?: string): Promise<{ stdout:
     child.child.stdin?.end(input);
   }
   return child;
+}
+
+/** The objects `kubectl kustomize manifests/overlays/<overlay>` builds. */
+export async function buildOverlay(overlay: string): Promise<k8s.KubernetesObject[]> {
+  const { stdout } = await kubectl(["kustomize", path.join(packageRoot(), "manifests", "overlays", overlay)]);
+  return parseAllDocuments(stdout).map((d) => d.toJS() as k8s.KubernetesObject);
 }
 
 let counter = 0;

@@ -1,9 +1,12 @@
 // `kube-prepull serve` replicas as real processes, and what a Service does in front of them, for
 // the high-availability tests.
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
+import { kubectl, testKubeConfig } from "./cluster.js";
 
 export interface Replica {
   name: string;
@@ -29,6 +32,25 @@ export function startReplica(name: string, args: string[]): Promise<Replica> {
     });
     child.on("exit", (code) => reject(new Error(`replica ${name} exited (${code}): ${output}`)));
   });
+}
+
+/**
+ * A kubeconfig file in `dir` for the test cluster that authenticates with a token of the
+ * ServiceAccount kube-prepull/kube-prepull only: what the installed Deployment's pods run as.
+ */
+export async function serviceAccountKubeconfigFile(dir: string): Promise<string> {
+  const { stdout } = await kubectl(["create", "token", "kube-prepull", "-n", "kube-prepull", "--duration=1h"]);
+  const cluster = testKubeConfig().getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ ...cluster, name: "test" }],
+    users: [{ name: "kube-prepull", token: stdout.trim() }],
+    contexts: [{ name: "kube-prepull", cluster: "test", user: "kube-prepull" }],
+    currentContext: "kube-prepull",
+  });
+  const file = path.join(dir, "kubeconfig");
+  writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
+  return file;
 }
 
 export function stopReplicas(replicas: Replica[]): Promise<void> {
