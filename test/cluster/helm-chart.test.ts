@@ -96,6 +96,26 @@ describe("the Helm chart", () => {
     it("certificates.mode=cert-manager = overlays/cert-manager", async () => {
       assertSameObjects(await renderChart({ "certificates.mode": "cert-manager" }), await buildOverlay("cert-manager"));
     });
+    it("metrics.serviceMonitor + prometheusRule = opt-in with the monitoring Component", async () => {
+      const values = { "metrics.serviceMonitor.enabled": true, "metrics.prometheusRule.enabled": true };
+      assertSameObjects(await renderChart(values), await buildOverlay("opt-in", ["monitoring"]));
+    });
+    it("metrics.podMonitor + prometheusRule = opt-in with the monitoring/pod-monitor Component", async () => {
+      const values = { "metrics.podMonitor.enabled": true, "metrics.prometheusRule.enabled": true };
+      assertSameObjects(await renderChart(values), await buildOverlay("opt-in", ["monitoring/pod-monitor"]));
+    });
+  });
+
+  it("puts the labels a Prometheus selects by on the monitoring objects, in the release's namespace", async () => {
+    const release = { release: "kube-prometheus-stack" };
+    const objects = await renderChart({
+      metrics: { serviceMonitor: { enabled: true, labels: release }, podMonitor: { enabled: true, labels: release }, prometheusRule: { enabled: true, labels: release } },
+    }, "monitoring-ns");
+    for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule"]) {
+      const object = find(objects, kind);
+      assert.equal(object.metadata?.namespace, "monitoring-ns", kind);
+      assert.equal(object.metadata?.labels?.release, "kube-prometheus-stack", kind);
+    }
   });
 
   it("certificates from an existing Secret: mounted as files, its CA in every caBundle, no access to Secrets or webhook configurations", async () => {

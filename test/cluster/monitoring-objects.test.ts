@@ -4,15 +4,10 @@
 // fresh namespace), and their schemas reject a wrong object. The CRDs this test installed are
 // removed after it (no other test needs them); ones that were there before are left alone.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
-import { packageRoot } from "../../src/local-cluster/binaries.js";
-import { createNamespace, kubectl, testKubeConfig } from "../support/cluster.js";
-import { MONITORING_DIR } from "../support/monitoring.js";
+import { buildOverlay, createNamespace, kubectl, testKubeConfig } from "../support/cluster.js";
 import { crdFile, prometheusOperatorCrdDir } from "../support/prometheus-operator.js";
 
 const CRDS = ["servicemonitors", "podmonitors", "prometheusrules"];
@@ -20,21 +15,8 @@ const MONITORING_KINDS = ["PodMonitor", "PrometheusRule", "ServiceMonitor"];
 
 type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown> };
 
-const overlayDir = mkdtempSync(path.join(os.tmpdir(), "kube-prepull-monitoring-overlay-"));
-
 /** The opt-in overlay with one monitoring Component, built by kubectl's kustomize as a user's overlay would. */
-async function buildWith(component: string): Promise<Obj[]> {
-  const dir = mkdtempSync(path.join(overlayDir, "overlay-"));
-  const rel = (to: string): string => path.relative(dir, to);
-  writeFileSync(path.join(dir, "kustomization.yaml"), JSON.stringify({
-    apiVersion: "kustomize.config.k8s.io/v1beta1",
-    kind: "Kustomization",
-    resources: [rel(path.join(packageRoot(), "manifests", "overlays", "opt-in"))],
-    components: [rel(path.join(MONITORING_DIR, component))],
-  }));
-  const { stdout } = await kubectl(["kustomize", dir]);
-  return parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
-}
+const buildWith = (component: string): Promise<Obj[]> => buildOverlay("opt-in", [path.join("monitoring", component)]);
 
 const kindsOf = (objects: Obj[], kinds: string[]): string[] => objects.map((o) => o.kind!).filter((k) => kinds.includes(k)).sort();
 const one = <T extends Obj>(objects: Obj[], kind: string): T => objects.find((o) => o.kind === kind) as T;
@@ -61,7 +43,6 @@ describe("monitoring objects (manifests/monitoring)", () => {
   after(async () => {
     await ns?.remove();
     if (installed.length > 0) await kubectl(["delete", "crd", "--ignore-not-found", "--wait=false", ...installed]).catch(() => undefined);
-    rmSync(overlayDir, { recursive: true, force: true });
   });
 
   it("the Service exposes the ops port (/metrics) as port `metrics`, 8080", async () => {

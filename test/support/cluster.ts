@@ -1,5 +1,7 @@
 // Access to the local cluster started by test/run-with-cluster.ts for the whole test run.
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
@@ -46,11 +48,30 @@ export async function kubectl(args: string[], input?: string): Promise<{ stdout:
   return child;
 }
 
-/** The objects `kubectl kustomize manifests/overlays/<overlay>` builds. */
-export async function buildOverlay(overlay: string): Promise<k8s.KubernetesObject[]> {
-  const { stdout } = await kubectl(["kustomize", path.join(packageRoot(), "manifests", "overlays", overlay)]);
-  return parseAllDocuments(stdout).map((d) => d.toJS() as k8s.KubernetesObject);
+/**
+ * The objects `kubectl kustomize manifests/overlays/<overlay>` builds; with components (paths under
+ * manifests/, e.g. "monitoring/pod-monitor"), what a user's overlay of that overlay plus those
+ * kustomize Components builds.
+ */
+export async function buildOverlay(overlay: string, components: string[] = []): Promise<k8s.KubernetesObject[]> {
+  const manifests = path.join(packageRoot(), "manifests");
+  if (components.length === 0) return parseObjects((await kubectl(["kustomize", path.join(manifests, "overlays", overlay)])).stdout);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "kube-prepull-overlay-"));
+  try {
+    const rel = (to: string): string => path.relative(dir, path.join(manifests, to));
+    writeFileSync(path.join(dir, "kustomization.yaml"), JSON.stringify({
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: [rel(path.join("overlays", overlay))],
+      components: components.map(rel),
+    }));
+    return parseObjects((await kubectl(["kustomize", dir])).stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+const parseObjects = (yaml: string): k8s.KubernetesObject[] => parseAllDocuments(yaml).map((d) => d.toJS() as k8s.KubernetesObject);
 
 let counter = 0;
 /** A fresh namespace for one test file; delete it with the returned function. */

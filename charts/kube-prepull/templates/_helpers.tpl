@@ -29,3 +29,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "kube-prepull.tlsSecretName" -}}
 {{- if eq .Values.certificates.mode "secret" }}{{ .Values.certificates.secret.name }}{{ else }}kube-prepull-tls{{ end -}}
 {{- end }}
+
+{{/*
+A Prometheus Operator object from manifests/monitoring (files/ links to it: one source for kustomize
+and the chart), in the release's namespace, with the chart's labels and the user's extra ones
+(a Prometheus selects these objects by label). Arguments: the file, the extra labels, the root.
+*/}}
+{{- define "kube-prepull.monitoringObject" -}}
+{{- $object := .root.Files.Get .file | fromYaml -}}
+apiVersion: {{ $object.apiVersion }}
+kind: {{ $object.kind }}
+metadata:
+  name: kube-prepull
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "kube-prepull.labels" .root | nindent 4 }}
+    {{- with .labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  {{- toYaml $object.spec | nindent 2 }}
+{{- end }}
