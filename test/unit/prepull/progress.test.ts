@@ -255,7 +255,7 @@ describe("failed nodes in the status annotation", () => {
 
   it("stays small at 5000 failed nodes", () => {
     const all = Array.from({ length: 5000 }, (_, i) => failure(`kwok-node-${i}`, i % 2 ? "ErrImagePull" : "ImagePullBackOff", "rpc error: code = NotFound desc = failed to pull and unpack image"));
-    assert.ok(JSON.stringify(failureCounts(all)).length < 1500);
+    assert.ok(JSON.stringify(failureCounts(all)).length < 1000);
   });
 });
 
