@@ -5,7 +5,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { SYSTEM_ANNOTATIONS } from "./prepull/annotations.js";
-import { apiErrorMessage } from "./kube/cluster-actions.js";
+import { apiErrorMessage, errorCode } from "./kube/cluster-actions.js";
 import { Reflector, type ObjectEvent } from "./kube/reflector.js";
 import type { ListParams, Workload, WorkloadClients, WorkloadObject } from "./workloads/workload.js";
 import { ClusterError } from "./cli/exit-codes.js";
@@ -54,18 +54,32 @@ async function listAll(list: Lister, query: StatusQuery): Promise<WorkloadObject
 
 const where = (namespace: string | undefined): string => (namespace === undefined ? "in any namespace" : `in namespace ${namespace}`);
 
-/** The workloads of the query's kinds (and name), each kind listed once; a failed list is a ClusterError. */
-export async function listWorkloads(query: StatusQuery): Promise<FoundWorkload[]> {
+export interface Listed {
+  found: FoundWorkload[];
+  /** Kinds the user may not list, left out (with others listed): "cannot list cronjobs …: forbidden". */
+  forbidden: { workload: Workload; message: string }[];
+}
+
+/**
+ * The workloads of the query's kinds (and name), each kind listed once. A kind the user may not
+ * list is left out and named when others could be listed (a namespace's users often may read
+ * Deployments but not CronJobs); any other failure, or every kind forbidden, is a ClusterError.
+ */
+export async function listWorkloads(query: StatusQuery): Promise<Listed> {
   const clients = clientsOf(query.kubeConfig);
-  const lists = query.workloads.map(async (workload) => {
+  const lists = await Promise.all(query.workloads.map(async (workload) => {
     try {
       const objects = await listAll(listerOf(clients, workload, query.namespace), query);
-      return objects.map((object) => ({ workload, object }));
+      return { found: objects.map((object) => ({ workload, object })) };
     } catch (error) {
-      throw new ClusterError(`cannot list ${workload.resource} ${where(query.namespace)}: ${apiErrorMessage(error)}`);
+      const message = `cannot list ${workload.resource} ${where(query.namespace)}: ${apiErrorMessage(error)}`;
+      if (errorCode(error) === 403) return { forbidden: { workload, message } };
+      throw new ClusterError(message);
     }
-  });
-  return (await Promise.all(lists)).flat();
+  }));
+  const forbidden = lists.flatMap((l) => l.forbidden ?? []);
+  if (forbidden.length === lists.length) throw new ClusterError(forbidden.map((f) => f.message).join("; "));
+  return { found: lists.flatMap((l) => l.found ?? []), forbidden };
 }
 
 const collectionPath = (workload: Workload, namespace: string | undefined): string =>

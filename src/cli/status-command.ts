@@ -119,8 +119,11 @@ export function statusCommand(ctx: CliContext, options: StatusCommandOptions): C
     .addOption(new Option("-o, --output <format>", "wide (images, DaemonSet, failed nodes), json or yaml (every field)").choices(["wide", "json", "yaml"]))
     .option("-w, --watch", "after the list, print each change (until Ctrl-C)")
     .action(async (argument: string | undefined, flags: StatusFlags) => {
-      const { query, selector } = queryOf(argument, flags);
-      const found = await listWorkloads(query);
+      const { query: asked, selector } = queryOf(argument, flags);
+      const { found, forbidden } = await listWorkloads(asked);
+      forbidden.forEach((f) => ctx.err(`warning: ${f.message}; not shown`));
+      // The watches follow the kinds that could be listed.
+      const query = { ...asked, workloads: asked.workloads.filter((w) => !forbidden.some((f) => f.workload === w)) };
       checkNamed(selector, query, found, flags.watch === true);
       const format = formatOf(flags);
       const table: TableOptions = { allNamespaces: query.namespace === undefined, wide: format === "wide" };

@@ -3,7 +3,7 @@
 // prepull told by its Event, the metric and the view, and the same command as `kubectl prepull`.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -172,6 +172,46 @@ describe("kube-prepull status on the local cluster", () => {
       assert.match(missing.stderr, new RegExp(`^kubectl prepull: no deployment/nope in namespace ${ns.name}`));
       const list = await exec(kubectl, ["plugin", "list"], env);
       assert.match(list.stdout, /kubectl-prepull/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("needs only namespaced list on the kinds it shows: others are left out with a warning", async () => {
+    // A ServiceAccount that may list and watch Deployments in the namespace, nothing else.
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "viewer" } } });
+    await rbac.createNamespacedRole({ namespace: ns.name, body: { metadata: { name: "viewer" }, rules: [{ apiGroups: ["apps"], resources: ["deployments"], verbs: ["list", "watch"] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: ns.name, body: {
+      metadata: { name: "viewer" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "viewer" },
+      subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: ns.name }],
+    } });
+    const token = (await core.createNamespacedServiceAccountToken({ name: "viewer", namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status?.token;
+    const cluster = kc.getCurrentCluster()!;
+    const dir = mkdtempSync(path.join(tmpdir(), "kube-prepull-viewer-"));
+    const kubeconfig = path.join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: "v1", kind: "Config", "current-context": "viewer",
+      clusters: [{ name: "c", cluster: { server: cluster.server, ...(cluster.caData ? { "certificate-authority-data": cluster.caData } : { "certificate-authority": cluster.caFile }) } }],
+      users: [{ name: "viewer", user: { token } }],
+      contexts: [{ name: "viewer", context: { cluster: "c", user: "viewer", namespace: ns.name } }],
+    }));
+    try {
+      const viewer = (...args: string[]): Promise<Result> => exec(process.execPath, [MAIN, ...args, "--kubeconfig", kubeconfig]);
+      const table = await waitUntil(async () => {
+        const r = await viewer("status");
+        return r.code === 0 ? r : undefined;
+      }, { what: "the viewer's RBAC to apply" });
+      assert.equal(rowOf(table.stdout, "deployment/web")?.[1], "Succeeded", "the context's namespace");
+      for (const resource of ["statefulsets", "daemonsets", "jobs", "cronjobs"]) {
+        assert.match(table.stderr, new RegExp(`warning: cannot list ${resource} in namespace ${ns.name}: .*forbidden.*; not shown`));
+      }
+      const named = await viewer("status", "deployment/web", "-o", "json");
+      assert.equal(named.stderr, "", "a TYPE/NAME lists that kind only");
+      const everywhere = await viewer("status", "-A");
+      assert.equal(everywhere.code, 5);
+      assert.match(everywhere.stderr, /^kube-prepull: cannot list deployments in any namespace: .*forbidden/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
