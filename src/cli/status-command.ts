@@ -53,7 +53,7 @@ const itemsOf = (found: FoundWorkload[]): PrepullItem[] => found.flatMap(({ work
 /** A named workload that is missing, or has no status yet (a watch waits for one instead). */
 function checkNamed(selector: WorkloadSelector, query: StatusQuery, found: FoundWorkload[], watch: boolean): void {
   if (selector.name === undefined) return;
-  const what = selector.workloads.length === 1 ? `${selector.workloads[0]!.kind.toLowerCase()}/${selector.name}` : `a workload named "${selector.name}"`;
+  const what = selector.workloads.length === 1 ? `${selector.workloads[0]!.kind.toLowerCase()}/${selector.name}` : `workload named "${selector.name}"`;
   if (found.length === 0) throw new NotFoundError(`no ${what} in namespace ${query.namespace}`);
   if (!watch && itemsOf(found).length === 0) {
     const names = found.map(({ workload }) => workloadName({ kind: workload.kind, name: selector.name! })).join(", ");
