@@ -1,7 +1,7 @@
 // `kube-prepull status`, the executable, without a cluster: usage errors, an unreachable API server.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -10,8 +10,12 @@ import { packageRoot } from "../../../src/local-cluster/binaries.js";
 const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(MAIN, ...args);
+}
+
+function run(main: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [main, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
     });
   });
@@ -52,5 +56,23 @@ describe("kube-prepull status, the executable", () => {
     assert.equal(refused.code, 5);
     assert.equal(refused.stdout, "");
     assert.match(refused.stderr, /^kube-prepull: cannot list deployments in namespace shop: .*ECONNREFUSED/);
+  });
+
+  it("calls itself `kubectl prepull` when run as kubectl-prepull (the kubectl plugin's name)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "kubectl-prepull-"));
+    try {
+      const plugin = path.join(dir, "kubectl-prepull");
+      symlinkSync(MAIN, plugin);
+      const help = await run(plugin, "--help");
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /^Usage: kubectl prepull \[options\] \[command\]/);
+      assert.match(help.stdout, /^ {2}status \[options\] \[workload\]/m);
+      const usage = await run(plugin, "status", "pods/x");
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /^kubectl prepull: WORKLOAD: "pods" is not a workload kind/);
+      assert.match((await run(MAIN, "status", "--help")).stdout, /^Usage: kube-prepull status /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
