@@ -64,7 +64,7 @@ function checkNamed(selector: WorkloadSelector, query: StatusQuery, found: Found
 const formatOf = (flags: StatusFlags): OutputFormat => flags.output ?? "table";
 
 /** Prints items as they change: rows under the table's header (printed with the first), or documents. */
-function changePrinter(ctx: CliContext, format: OutputFormat, options: TableOptions, shown: PrepullItem[]) {
+export function changePrinter(ctx: CliContext, format: OutputFormat, options: TableOptions, shown: PrepullItem[]): (item: PrepullItem) => void {
   const printed = new Map(shown.map((item) => [itemKey(item), JSON.stringify(item)]));
   let widths = columnWidths([tableHeader(options), ...shown.map((item) => tableRow(item, options, new Date()))]);
   let header = shown.length > 0;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { UsageError } from "../../../src/cli/exit-codes.js";
+import { changePrinter } from "../../../src/cli/status-command.js";
 import {
   columnWidths, failedNodesCell, formatRow, humanDuration, itemOf, listDocument, parseWorkloadArgument, renderDocument, renderTable, tableRow,
   type PrepullItem,
@@ -123,5 +124,40 @@ describe("status: JSON and YAML", () => {
     for (const value of [{}, [], { a: [] }, [[1, [2]], { b: null }], { "key with: colon": "true", n: "007", e: "", t: "#x", s: " a" }, [{ a: { b: [{ c: 1 }] } }]]) {
       assert.deepEqual(parse(toYaml(value)), value, JSON.stringify(value));
     }
+  });
+});
+
+describe("status --watch: what a change prints", () => {
+  const capture = () => {
+    const out: string[] = [];
+    return { out, ctx: { env: {}, out: (line: string) => void out.push(line), err: () => undefined } };
+  };
+  const options = { allNamespaces: false, wide: false };
+
+  it("prints a row only when the prepull changed, the header with the first row when the list was empty", () => {
+    const { out, ctx } = capture();
+    const show = changePrinter(ctx, "table", options, []);
+    show(item());
+    show(item());
+    show(item({ status: status({ phase: "Succeeded", nodes: { desired: 4, pulled: 4, failed: 0 } }) }));
+    show(item({ held: false, status: status({ phase: "Succeeded", nodes: { desired: 4, pulled: 4, failed: 0 } }) }));
+    assert.equal(out.length, 4, out.join("\n"));
+    assert.match(out[0]!, /^WORKLOAD\s+PHASE/);
+    assert.match(out[1]!, /^deployment\/web\s+Pulling\s+1\/4\s+0\s+yes\s/);
+    assert.match(out[2]!, /^deployment\/web\s+Succeeded\s+4\/4\s+0\s+yes\s/);
+    assert.match(out[3]!, /^deployment\/web\s+Succeeded\s+4\/4\s+0\s+no\s/);
+  });
+
+  it("does not repeat what the list showed, and prints changed items as JSON or YAML documents", () => {
+    const json = capture();
+    const showJson = changePrinter(json.ctx, "json", options, [item()]);
+    showJson(item());
+    showJson(item({ held: false }));
+    assert.equal(json.out.length, 1);
+    assert.equal((JSON.parse(json.out[0]!) as PrepullItem).held, false);
+    const yaml = capture();
+    changePrinter(yaml.ctx, "yaml", options, [])(item());
+    assert.match(yaml.out[0]!, /^---\nnamespace: shop\n/);
+    assert.equal((parse(yaml.out[0]!.slice(4)) as PrepullItem).status.phase, "Pulling");
   });
 });
