@@ -13,8 +13,10 @@ export const EXIT_CODES = {
   pullFailed: 3,
   /** `run`: not every targeted node pulled within --timeout. */
   timedOut: 4,
-  /** `run`: the cluster could not be used: kubeconfig, connection, permissions, a refused write. */
+  /** `run`, `status`: the cluster could not be used: kubeconfig, connection, permissions, a refused write. */
   clusterError: 5,
+  /** `status WORKLOAD`: no such workload, or it has no prepull status yet. */
+  notFound: 6,
   /** `run`: interrupted by SIGINT (Ctrl-C): 128 + 2, as shells report it. */
   interrupted: 130,
   /** `run`: interrupted by SIGTERM (a cancelled CI job): 128 + 15. */
@@ -23,6 +25,12 @@ export const EXIT_CODES = {
 
 /** A command-line mistake found after parsing (in an action): printed, then exit code 2. */
 export class UsageError extends Error {}
+
+/** The cluster could not be used (kubeconfig, connection, permissions): printed, then exit code 5. */
+export class ClusterError extends Error {}
+
+/** What the command was asked about is not there: printed, then exit code 6. */
+export class NotFoundError extends Error {}
 
 /** The exit code of a finished `run`; `signal` is the interruption's reason ("SIGINT", "SIGTERM"). */
 export function exitCodeOfResult(result: RunResult, signal?: unknown): number {
@@ -42,10 +50,12 @@ export function exitCodeOfResult(result: RunResult, signal?: unknown): number {
 
 /**
  * The exit code for an error that ended a command: commander's own (already printed) usage errors
- * and UsageError give 2, help and version 0, anything else 1.
+ * and UsageError give 2, help and version 0, ClusterError 5, NotFoundError 6, anything else 1.
  */
 export function exitCodeOfError(error: unknown): number {
   if (error instanceof UsageError) return EXIT_CODES.usage;
+  if (error instanceof ClusterError) return EXIT_CODES.clusterError;
+  if (error instanceof NotFoundError) return EXIT_CODES.notFound;
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
   return EXIT_CODES.unexpected;
 }

@@ -1,11 +1,21 @@
 #!/usr/bin/env node
 // The kube-prepull command line. The only module that reads the environment, installs signal
 // handlers and sets the exit code (exit-codes.ts).
+import path from "node:path";
 import type { CliContext } from "./cluster-command.js";
 import { exitCodeOfError, isReportedByCommander } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
 
+/**
+ * kubectl runs a plugin `kubectl-prepull` found on PATH for `kubectl prepull …`, with the rest of
+ * the arguments (https://kubernetes.io/docs/tasks/extend-kubectl/kubectl-plugins/); installed
+ * under that name (a link to this file), the command line calls itself what the user typed.
+ */
+const programName = (invokedAs: string | undefined): string =>
+  path.basename(invokedAs ?? "") === "kubectl-prepull" ? "kubectl prepull" : "kube-prepull";
+
 async function main(): Promise<void> {
+  const name = programName(process.argv[1]);
   const ctx: CliContext = {
     env: process.env,
     out: (line) => process.stdout.write(line + "\n"),
@@ -26,7 +36,7 @@ async function main(): Promise<void> {
   const onStop = (stop: () => Promise<void>): void => {
     const signal = interrupted();
     signal.addEventListener("abort", () => {
-      ctx.err(`kube-prepull: ${String(signal.reason)}, stopping`);
+      ctx.err(`${name}: ${String(signal.reason)}, stopping`);
       void stop().finally(() => process.exit(0));
     }, { once: true });
   };
@@ -37,10 +47,11 @@ async function main(): Promise<void> {
       interruption: interrupted,
       stderr: { isTty: process.stderr.isTTY === true, columns: () => process.stderr.columns || 80, write: (text) => void process.stderr.write(text) },
       setExitCode: (code) => (process.exitCode = code),
+      name,
     }).parseAsync(process.argv);
   } catch (error) {
     // commander printed its usage errors (and help) already.
-    if (!isReportedByCommander(error)) ctx.err(`kube-prepull: ${(error as Error).message}`);
+    if (!isReportedByCommander(error)) ctx.err(`${name}: ${(error as Error).message}`);
     process.exitCode = exitCodeOfError(error);
   }
 }

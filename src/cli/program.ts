@@ -4,12 +4,15 @@ import { clusterCommand, type CliContext } from "./cluster-command.js";
 import { demoCommand } from "./demo-command.js";
 import { runCommand, type RunCommandOptions } from "./run-command.js";
 import { serveCommand } from "./serve-command.js";
+import { statusCommand } from "./status-command.js";
 
 export interface ProgramOptions extends RunCommandOptions {
   /** Whether stdout is a terminal (the demo redraws a line). */
   isTty: boolean;
   /** Long-running commands (serve) hand over how to stop; SIGINT/SIGTERM run it, then exit 0. */
   onStop: (stop: () => Promise<void>) => void;
+  /** The name usage and help show: "kube-prepull", or "kubectl prepull" when run as a kubectl plugin. */
+  name?: string;
 }
 
 /**
@@ -24,7 +27,7 @@ function inherit(command: Command, path: string): void {
 }
 
 export function buildProgram(ctx: CliContext, options: ProgramOptions): Command {
-  const program = new Command("kube-prepull")
+  const program = new Command(options.name ?? "kube-prepull")
     .description("Pull a workload's new images onto its nodes before it rolls out (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs).")
     .configureOutput({ writeOut: (text) => ctx.out(text.replace(/\n$/, "")), writeErr: (text) => ctx.err(text.replace(/\n$/, "")) })
     .showHelpAfterError()
@@ -32,6 +35,7 @@ export function buildProgram(ctx: CliContext, options: ProgramOptions): Command 
     .exitOverride();
   program.addCommand(serveCommand(ctx, options.onStop));
   program.addCommand(runCommand(ctx, options));
+  program.addCommand(statusCommand(ctx, options));
   program.addCommand(demoCommand(ctx, options.isTty));
   program.addCommand(clusterCommand(ctx));
   inherit(program, program.name());

@@ -83,7 +83,7 @@ export function namespaceOf(flag: string | undefined, contextNamespace: string |
 }
 
 /** The kubeconfig with --context applied; an unknown context is a usage error. */
-function kubeConfigFor(flags: RunFlags): k8s.KubeConfig {
+export function kubeConfigFor(flags: Pick<RunFlags, "kubeconfig" | "context">): k8s.KubeConfig {
   const kc = loadKubeConfig(flags.kubeconfig);
   if (flags.context) {
     if (!kc.getContexts().some((c) => c.name === flags.context)) {

@@ -1,6 +1,7 @@
 // Prometheus metrics (spec §6), prefix kube_prepull_. One registry per process, passed to whoever
 // records; no module-level singletons, so tests can make their own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { PrepullResult } from "../prepull/progress.js";
 
 export interface Metrics {
   registry: Registry;
@@ -18,7 +19,7 @@ export interface Metrics {
 }
 
 /** The results a finished prepull is counted under (kube_prepull_prepulls_total{result}). */
-export const PREPULL_RESULTS = ["Succeeded", "Failed", "TimedOut", "Superseded"] as const;
+export const PREPULL_RESULTS: readonly PrepullResult[] = ["Succeeded", "Failed", "TimedOut", "Superseded"];
 
 export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
   const registry = new Registry();

@@ -3,7 +3,35 @@
 import type * as k8s from "@kubernetes/client-node";
 import { listedNodes, listsEveryTarget, nextWave, restrictToNodes, type NodePlan, type Placement } from "./targets.js";
 
-export type Phase = "Pulling" | "Succeeded" | "Failed" | "TimedOut" | "Superseded";
+// A superseded prepull gets no phase of its own: the status follows the newest request (spec §4),
+// and the supersede is told by an Event, the `superseded` field and the prepulls metric.
+export type Phase = "Pulling" | "Succeeded" | "Failed" | "TimedOut";
+
+/** How a prepull ended, as the prepulls metric counts it: its final phase, or superseded. */
+export type PrepullResult = Exclude<Phase, "Pulling"> | "Superseded";
+
+/** Failed nodes the status annotation names, at most, across reasons (the counts cover every node). */
+export const STATUS_FAILED_NODES = 20;
+/** A reason's message in the status annotation is cut to this many characters. */
+const STATUS_MESSAGE_CHARS = 300;
+
+/** The failed nodes of one reason: how many, the message of the first, and some of their names. */
+export interface FailureCount {
+  reason: string;
+  count: number;
+  message: string;
+  /** Up to STATUS_FAILED_NODES names across all reasons, sorted; `count` says how many there are. */
+  nodes: string[];
+}
+
+/** Prepulls of this workload superseded by a newer image change so far, and the last one. */
+export interface Superseded {
+  count: number;
+  /** The last superseded request, its images and when the newer one replaced it. */
+  request: string;
+  images: string[];
+  at: string;
+}
 
 export interface PrepullStatus {
   phase: Phase;
@@ -20,19 +48,75 @@ export interface PrepullStatus {
   daemonSet: string;
   /** Waiting for a free slot under the cluster-wide cap on concurrent prepulls. */
   queued?: boolean;
+  /** Failed nodes by reason (absent in annotations written before it existed, and without failures). */
+  failures?: FailureCount[];
+  superseded?: Superseded;
 }
 
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === "string");
+
+function isFailureCount(value: unknown): value is FailureCount {
+  const f = value as Partial<FailureCount> | null;
+  return typeof f === "object" && f !== null && typeof f.reason === "string" && typeof f.count === "number" && typeof f.message === "string" && isStringArray(f.nodes);
+}
+
+function isSuperseded(value: unknown): value is Superseded {
+  const s = value as Partial<Superseded> | null;
+  return typeof s === "object" && s !== null && typeof s.count === "number" && typeof s.request === "string" && isStringArray(s.images) && typeof s.at === "string";
+}
+
+/**
+ * The status annotation, or undefined when it is absent or not kube-prepull's. Annotations of
+ * every earlier version decode: fields added later are optional, and a malformed optional field is
+ * dropped rather than failing the whole status.
+ */
 export function decodeStatus(text: string | undefined): PrepullStatus | undefined {
   if (!text) return undefined;
   try {
     const value = JSON.parse(text) as Partial<PrepullStatus>;
     if (typeof value.phase === "string" && typeof value.request === "string" && typeof value.startedAt === "string") {
-      return value as PrepullStatus;
+      const { failures, superseded, ...rest } = value as PrepullStatus;
+      return {
+        ...rest,
+        images: isStringArray(rest.images) ? rest.images : [],
+        nodes: { desired: 0, pulled: 0, failed: 0, ...(rest.nodes as Partial<PrepullStatus["nodes"]> | undefined) },
+        ...(Array.isArray(failures) && failures.every(isFailureCount) ? { failures } : {}),
+        ...(isSuperseded(superseded) ? { superseded } : {}),
+      };
     }
   } catch {
     // not ours
   }
   return undefined;
+}
+
+/**
+ * Failed nodes by reason for the status annotation: every failure counted, up to `limit` nodes
+ * named — in turns across reasons, so each reason names some — and one message per reason. Sorted,
+ * so the same failures always give the same annotation (no write for nothing).
+ */
+export function failureCounts(failures: NodeFailure[], limit = STATUS_FAILED_NODES): FailureCount[] {
+  const byReason = new Map<string, NodeFailure[]>();
+  for (const f of [...failures].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
+    byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f]);
+  }
+  const groups = [...byReason].sort(([ra, a], [rb, b]) => b.length - a.length || (ra < rb ? -1 : 1));
+  const named = groups.map((): string[] => []);
+  let budget = limit;
+  for (let i = 0; budget > 0 && groups.some(([, list]) => list.length > i); i++) {
+    groups.forEach(([, list], g) => {
+      if (budget > 0 && list[i]) {
+        named[g]!.push(list[i]!.node);
+        budget--;
+      }
+    });
+  }
+  return groups.map(([reason, list], g) => ({
+    reason,
+    count: list.length,
+    message: list[0]!.message.slice(0, STATUS_MESSAGE_CHARS),
+    nodes: named[g]!,
+  }));
 }
 
 export const isTerminal = (phase: Phase): boolean => phase !== "Pulling";

@@ -24,6 +24,7 @@ export const cronJobWorkload: Workload<k8s.V1CronJob> = {
   rolloutComplete: () => false,
   api: {
     list: (c, params) => c.batch.listCronJobForAllNamespaces(params),
+    listNamespaced: (c, namespace, params) => c.batch.listNamespacedCronJob({ namespace, ...params }),
     patch: (c, namespace, name, body, options) => c.batch.patchNamespacedCronJob({ namespace, name, body }, options),
   },
 };

@@ -46,6 +46,7 @@ export const daemonSetWorkload: Workload<k8s.V1DaemonSet> = {
   rolloutComplete: daemonSetRolledOut,
   api: {
     list: (c, params) => c.apps.listDaemonSetForAllNamespaces(params),
+    listNamespaced: (c, namespace, params) => c.apps.listNamespacedDaemonSet({ namespace, ...params }),
     patch: (c, namespace, name, body, options) => c.apps.patchNamespacedDaemonSet({ namespace, name, body }, options),
   },
 };

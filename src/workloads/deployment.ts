@@ -38,6 +38,7 @@ export const deploymentWorkload: Workload<k8s.V1Deployment> = {
   rolloutComplete: deploymentRolledOut,
   api: {
     list: (c, params) => c.apps.listDeploymentForAllNamespaces(params),
+    listNamespaced: (c, namespace, params) => c.apps.listNamespacedDeployment({ namespace, ...params }),
     patch: (c, namespace, name, body, options) => c.apps.patchNamespacedDeployment({ namespace, name, body }, options),
   },
 };

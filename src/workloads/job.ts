@@ -44,6 +44,7 @@ export const jobWorkload: Workload<k8s.V1Job> = {
   rolloutComplete: jobStarted,
   api: {
     list: (c, params) => c.batch.listJobForAllNamespaces(params),
+    listNamespaced: (c, namespace, params) => c.batch.listNamespacedJob({ namespace, ...params }),
     patch: (c, namespace, name, body, options) => c.batch.patchNamespacedJob({ namespace, name, body }, options),
   },
 };

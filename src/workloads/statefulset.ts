@@ -62,6 +62,7 @@ export const statefulSetWorkload: Workload<k8s.V1StatefulSet> = {
   rolloutComplete: statefulSetRolledOut,
   api: {
     list: (c, params) => c.apps.listStatefulSetForAllNamespaces(params),
+    listNamespaced: (c, namespace, params) => c.apps.listNamespacedStatefulSet({ namespace, ...params }),
     patch: (c, namespace, name, body, options) => c.apps.patchNamespacedStatefulSet({ namespace, name, body }, options),
   },
 };

@@ -68,6 +68,8 @@ export interface Workload<T extends WorkloadObject = WorkloadObject> {
   rolloutComplete(object: T): boolean;
   api: {
     list(clients: WorkloadClients, params: ListParams): Promise<ListResult<T>>;
+    /** The same in one namespace (what a user with namespaced permissions may do). */
+    listNamespaced(clients: WorkloadClients, namespace: string, params: ListParams): Promise<ListResult<T>>;
     patch(clients: WorkloadClients, namespace: string, name: string, body: object, options: PatchOptions): Promise<unknown>;
   };
 }

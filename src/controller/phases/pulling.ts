@@ -2,7 +2,7 @@
 // (succeeded, failed, timed out), the next wave, and progress writes on milestones (spec §4).
 import type * as k8s from "@kubernetes/client-node";
 import { imageVolumesDropped, placementOf, renderPrepullDaemonSet } from "../../prepull/daemonset.js";
-import { nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus, type Progress } from "../../prepull/progress.js";
+import { failureCounts, nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus, type Progress } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import { firstNodeList, parallelLimit, type NodePlan } from "../../prepull/targets.js";
 import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
@@ -21,7 +21,7 @@ const IMAGE_VOLUMES_DROPPED =
 
 /** The end of a prepull, if it has ended: its phase, message and Event. */
 function endOf(observed: Observed, view: Started, daemonSet: k8s.V1DaemonSet | undefined, progress: Progress | undefined, nodes: Nodes, elapsed: number):
-  { phase: PrepullStatus["phase"]; message: string; event: { type: "Normal" | "Warning"; reason: string; message: string } } | undefined {
+  { phase: Exclude<PrepullStatus["phase"], "Pulling">; message: string; event: { type: "Normal" | "Warning"; reason: string; message: string } } | undefined {
   const outcome = progress ? outcomeOf(progress) : { kind: "pulling" as const };
   if (daemonSet && imageVolumesDropped(daemonSet)) {
     return { phase: "Failed", message: IMAGE_VOLUMES_DROPPED, event: { type: "Warning", reason: "PrepullFailed", message: IMAGE_VOLUMES_DROPPED } };
@@ -53,8 +53,16 @@ function progressWrite(current: PrepullStatus, progress: Progress | undefined, n
   const due = nodes.desired !== known.desired || nodes.skipped !== known.skipped || nodes.failed > known.failed || quarter(nodes) !== quarter(known);
   if (!due) return {};
   const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + PROGRESS_INTERVAL_MS;
-  if (now.getTime() >= nextWrite) return { status: { ...current, nodes, updatedAt: now.toISOString() } };
+  if (now.getTime() >= nextWrite) return { status: withFailures({ ...current, nodes, updatedAt: now.toISOString() }, progress) };
   return { requeue: nextWrite - now.getTime() };
+}
+
+/** The status with the progress's failed nodes by reason (kept as they were without a progress). */
+function withFailures(status: PrepullStatus, progress: Progress | undefined): PrepullStatus {
+  if (!progress) return status;
+  const next: PrepullStatus = { ...status, failures: failureCounts(progress.failures) };
+  if (progress.failures.length === 0) delete next.failures;
+  return next;
 }
 
 /** Where the prepull stands: its DaemonSet, the progress of its pods, the node counts, the grace. */
@@ -83,7 +91,7 @@ export function pullingPhase(observed: Observed, view: Started, current: Prepull
   const elapsed = secondsSince(current.startedAt, now);
   const end = endOf(observed, view, daemonSet, progress, nodes, elapsed);
   if (end) {
-    const status: PrepullStatus = { ...current, phase: end.phase, nodes, finishedAt: now.toISOString(), message: end.message };
+    const status = withFailures({ ...current, phase: end.phase, nodes, finishedAt: now.toISOString(), message: end.message }, progress);
     actions.push({ kind: "write-status", status }, { kind: "count", result: end.phase, seconds: elapsed, pulled: nodes.pulled, failed: nodes.failed }, { kind: "event", ...end.event });
     return { actions, requeue: [], current: status };
   }

@@ -2,20 +2,41 @@
 // cap) — done at once when nothing needs pulling, timed out while queued, queued, or started
 // with its DaemonSet's first wave (spec §4).
 import { renderPrepullDaemonSet } from "../../prepull/daemonset.js";
-import type { PrepullStatus } from "../../prepull/progress.js";
+import type { PrepullResult, PrepullStatus, Superseded } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import { firstNodeList, nothingToPullMessage, parallelLimit, type NodePlan } from "../../prepull/targets.js";
 import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
 
 type Started = View & { request: PrepullRequest; currentName: string };
 
+/**
+ * The status still on the workload belongs to an older request: if that prepull was still pulling
+ * (or queued), the new request supersedes it (spec §4).
+ */
+const supersedes = (previous: PrepullStatus | undefined): boolean => previous?.phase === "Pulling";
+
+/**
+ * What the new status says about superseded prepulls: the count so far and the last one, carried
+ * from status to status (the status follows the newest request; spec §4).
+ */
+function supersededField(previous: PrepullStatus | undefined, now: Date): Superseded | undefined {
+  if (!previous || !supersedes(previous)) return previous?.superseded;
+  return { count: (previous.superseded?.count ?? 0) + 1, request: previous.request, images: previous.images, at: now.toISOString() };
+}
+
 /** The Event and count of a superseded prepull, and the Warnings for invalid annotations, once per request. */
-function announce(view: View, now: Date): Action[] {
+function announce(view: Started, now: Date): Action[] {
   const actions: Action[] = [];
   const status = view.status;
-  if (status && status.phase === "Pulling") {
-    actions.push({ kind: "count", result: "Superseded", seconds: secondsSince(status.startedAt, now), pulled: status.nodes.pulled, failed: status.nodes.failed });
-    actions.push({ kind: "event", type: "Normal", reason: "PrepullSuperseded", message: `prepull of ${status.images.join(", ")} superseded by a newer image change` });
+  if (status && supersedes(status)) {
+    const { pulled, desired, failed } = status.nodes;
+    actions.push({ kind: "count", result: "Superseded", seconds: secondsSince(status.startedAt, now), pulled, failed });
+    actions.push({
+      kind: "event",
+      type: "Normal",
+      reason: "PrepullSuperseded",
+      message: `prepull of ${status.images.join(", ")} (${status.queued ? "queued" : `${pulled}/${desired} nodes pulled`}) superseded by a newer image change: ${view.request.images.join(", ")}`,
+    });
   }
   for (const problem of view.problems) {
     actions.push({ kind: "event", type: "Warning", reason: "InvalidAnnotation", message: `${problem.message}; using the default` });
@@ -23,7 +44,7 @@ function announce(view: View, now: Date): Action[] {
   return actions;
 }
 
-function finished(status: PrepullStatus, now: Date, event: Action): Action[] {
+function finished(status: PrepullStatus & { phase: PrepullResult }, now: Date, event: Action): Action[] {
   return [
     { kind: "write-status", status },
     { kind: "count", result: status.phase, seconds: secondsSince(status.startedAt, now), pulled: 0, failed: 0 },
@@ -47,18 +68,19 @@ export function startPhase(observed: Observed, view: Started, current: PrepullSt
   const { now } = observed;
   const { request, currentName, settings } = view;
   const actions = current ? [] : announce(view, now);
-  const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName };
+  const superseded = current ? current.superseded : supersededField(view.status, now);
+  const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName, ...(superseded ? { superseded } : {}) };
   const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
   if (plan.targets.length === 0) {
     // Nothing to pull anywhere: done without a DaemonSet.
     const message = nothingToPullMessage(plan);
-    const status: PrepullStatus = { ...base, phase: "Succeeded", nodes, finishedAt: now.toISOString(), message };
+    const status = { ...base, phase: "Succeeded" as const, nodes, finishedAt: now.toISOString(), message };
     actions.push(...finished(status, now, { kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${request.images.join(", ")}` }));
     return { actions, requeue: [], current: status };
   }
   if (now.getTime() >= view.deadline) {
     const message = `still queued after ${settings.holdTimeoutSeconds}s: the cluster-wide cap on concurrent prepulls was reached`;
-    const status: PrepullStatus = { ...base, phase: "TimedOut", nodes, finishedAt: now.toISOString(), message };
+    const status = { ...base, phase: "TimedOut" as const, nodes, finishedAt: now.toISOString(), message };
     actions.push(...finished(status, now, { kind: "event", type: "Warning", reason: "PrepullTimedOut", message }));
     return { actions, requeue: [], current: status };
   }

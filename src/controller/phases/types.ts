@@ -4,7 +4,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { JsonPatchOperation } from "../../admission/review.js";
 import type { AnnotationProblem, PrepullSettings } from "../../prepull/annotations.js";
 import type { PrepullPodConfig } from "../../prepull/daemonset.js";
-import type { PrepullStatus } from "../../prepull/progress.js";
+import type { PrepullResult, PrepullStatus } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import type { HeldBy, Workload, WorkloadObject } from "../../workloads/workload.js";
 
@@ -30,7 +30,7 @@ export type Action =
   /** Drop held-by only: the user undid the hold themselves. */
   | { kind: "forget-hold"; heldBy: string; reason: string }
   | { kind: "event"; type: "Normal" | "Warning"; reason: string; message: string }
-  | { kind: "count"; result: PrepullStatus["phase"]; seconds: number; pulled: number; failed: number };
+  | { kind: "count"; result: PrepullResult; seconds: number; pulled: number; failed: number };
 
 export interface Decision {
   actions: Action[];

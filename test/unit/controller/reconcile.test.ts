@@ -246,6 +246,22 @@ describe("reconcile: progress, waves and completion", () => {
     const all = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: [pod("a", transient), pod("b", transient), pod("c", "ready")], now: at(10) });
     assert.equal(statusOf(all.actions)?.phase, "Failed");
     assert.match(statusOf(all.actions)!.message!, /ImagePullBackOff on 2 nodes \(a, b\)/);
+    assert.deepEqual(statusOf(all.actions)?.failures, [{ reason: "ImagePullBackOff", count: 2, message: "Back-off pulling image", nodes: ["a", "b"] }]);
+  });
+
+  it("keeps every failed node's reason in the status while pulling, and drops the field once none fails", () => {
+    const names = Array.from({ length: 8 }, (_, i) => `n${i}`);
+    const nodes = names.map((n) => node(n));
+    const transient = { waiting: "ImagePullBackOff", message: "Back-off pulling image" };
+    const pods = names.map((n, i) => pod(n, i < 2 ? transient : "pulling"));
+    const known = pulling({ updatedAt: at(1).toISOString(), nodes: { desired: 8, pulled: 0, failed: 0, skipped: 0 } });
+    const failing = run({ deployment: deployment({ status: known }), daemonSets: [daemonSet(names)], nodes, pods, now: at(10) });
+    assert.equal(statusOf(failing.actions)?.phase, "Pulling");
+    assert.deepEqual(statusOf(failing.actions)?.failures, [{ reason: "ImagePullBackOff", count: 2, message: "Back-off pulling image", nodes: ["n0", "n1"] }]);
+    const healedStatus = { ...known, failures: statusOf(failing.actions)!.failures! };
+    const healed = run({ deployment: deployment({ status: healedStatus }), daemonSets: [daemonSet(names)], nodes, pods: names.map((n) => pod(n, "ready")), now: at(10) });
+    assert.equal(statusOf(healed.actions)?.phase, "Succeeded");
+    assert.equal(statusOf(healed.actions)?.failures, undefined);
   });
 
   it("times out at requestedAt + hold-timeout and releases the hold", () => {
@@ -341,6 +357,28 @@ describe("reconcile: holds, supersede and cleanup", () => {
     const previous = pulling({ request: "req-0", daemonSet: "prepull-web-0000000000" });
     const { actions } = run({ deployment: deployment({ status: previous }), daemonSets: [old] });
     assert.deepEqual(kinds(actions), ["delete-daemonset", "count", "event:PrepullSuperseded", "create-daemonset", "write-status", "event:PrepullStarted"]);
+    assert.deepEqual(actions.find((a) => a.kind === "count"), { kind: "count", result: "Superseded", seconds: 1, pulled: 0, failed: 0 });
+    const event = actions.find((a) => a.kind === "event" && a.reason === "PrepullSuperseded") as Extract<Action, { kind: "event" }>;
+    assert.equal(event.message, "prepull of registry.example/app:v2 (0/3 nodes pulled) superseded by a newer image change: registry.example/app:v2");
+  });
+
+  it("keeps the status on the newest request, with the superseded prepulls counted and the last one named", () => {
+    const previous = pulling({ request: "req-0", images: ["registry.example/app:v1"], daemonSet: "prepull-web-0000000000", superseded: { count: 2, request: "req-00", images: ["x:0"], at: at(0).toISOString() } });
+    const status = statusOf(run({ deployment: deployment({ status: previous }) }).actions);
+    assert.equal(status?.phase, "Pulling", "never a Superseded phase: the status is the new request's");
+    assert.equal(status?.request, REQUEST.id);
+    assert.deepEqual(status?.superseded, { count: 3, request: "req-0", images: ["registry.example/app:v1"], at: at(2).toISOString() });
+    // A finished prepull is not superseded: the count is carried over as it was, and no Event.
+    const finished = pulling({ request: "req-0", phase: "Succeeded", superseded: previous.superseded! });
+    const after = run({ deployment: deployment({ status: finished }) });
+    assert.deepEqual(statusOf(after.actions)?.superseded, previous.superseded);
+    assert.ok(!kinds(after.actions).includes("event:PrepullSuperseded"));
+    // Carried by the new request's own writes too (queued, then started).
+    const queued = run({ deployment: deployment({ status: previous }), mayStart: false });
+    const queuedStatus = statusOf(queued.actions)!;
+    assert.equal(queuedStatus.queued, true);
+    const started = run({ deployment: deployment({ status: queuedStatus }), now: at(5) });
+    assert.deepEqual(statusOf(started.actions)?.superseded, queuedStatus.superseded);
   });
 
   it("deletes the DaemonSet once the rollout completed, or after the TTL", () => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
-import { outcomeOf, progressOf } from "../../../src/prepull/progress.js";
+import { decodeStatus, failureCounts, outcomeOf, progressOf, STATUS_FAILED_NODES, type NodeFailure } from "../../../src/prepull/progress.js";
 import { EVERY_TARGET_ANNOTATION, planNodes, restrictToNodes } from "../../../src/prepull/targets.js";
 import { withPods } from "../support/daemonset-status.js";
 
@@ -228,5 +228,54 @@ describe("a node whose pod is Running but not Ready (its node went NotReady afte
     const progress = progressOf({ daemonSet: daemonSet(undefined), pendingPods: undefined, plan, graceOver: true });
     assert.deepEqual([progress.desired, progress.pulled, progress.inFlight], [2, 1, 1]);
     assert.equal(outcomeOf(progress).kind, "pulling");
+  });
+});
+
+describe("failed nodes in the status annotation", () => {
+  const failure = (node: string, reason: string, message = `${reason} on ${node}`): NodeFailure => ({ node, reason, message });
+
+  it("counts every failed node by reason and names at most STATUS_FAILED_NODES, in turns across reasons", () => {
+    const many = Array.from({ length: 150 }, (_, i) => failure(`node-${String(i).padStart(3, "0")}`, "ImagePullBackOff", "Back-off pulling image"));
+    const few = [failure("node-x", "InvalidImageName"), failure("node-y", "InvalidImageName")];
+    const counts = failureCounts([...few, ...many].reverse());
+    assert.equal(STATUS_FAILED_NODES, 20);
+    assert.deepEqual(counts.map((c) => [c.reason, c.count, c.nodes.length]), [["ImagePullBackOff", 150, 18], ["InvalidImageName", 2, 2]]);
+    assert.deepEqual(counts[0]!.nodes.slice(0, 3), ["node-000", "node-001", "node-002"], "sorted, so the same failures give the same annotation");
+    assert.equal(counts[0]!.message, "Back-off pulling image");
+    assert.equal(counts.reduce((n, c) => n + c.nodes.length, 0), STATUS_FAILED_NODES);
+  });
+
+  it("names every node when they fit, and cuts long messages", () => {
+    const counts = failureCounts([failure("b", "ErrImagePull", "x".repeat(1000)), failure("a", "ErrImagePull", "y")], 5);
+    assert.deepEqual(counts.map((c) => c.nodes), [["a", "b"]]);
+    assert.equal(counts[0]!.message, "y");
+    assert.equal(failureCounts([failure("a", "ErrImagePull", "z".repeat(1000))])[0]!.message.length, 300);
+    assert.deepEqual(failureCounts([]), []);
+  });
+
+  it("stays small at 5000 failed nodes", () => {
+    const all = Array.from({ length: 5000 }, (_, i) => failure(`kwok-node-${i}`, i % 2 ? "ErrImagePull" : "ImagePullBackOff", "rpc error: code = NotFound desc = failed to pull and unpack image"));
+    assert.ok(JSON.stringify(failureCounts(all)).length < 1000);
+  });
+});
+
+describe("decoding the status annotation", () => {
+  const base = { phase: "Failed", images: ["a:1"], nodes: { desired: 3, pulled: 1, failed: 2 }, startedAt: "2026-12-01T00:00:00Z", request: "r1", daemonSet: "prepull-web-1" };
+
+  it("decodes annotations written before failures and superseded existed", () => {
+    const old = decodeStatus(JSON.stringify({ ...base, message: "ErrImagePull on 2 nodes (a, b, c, d, e, …): x" }));
+    assert.equal(old?.phase, "Failed");
+    assert.equal(old?.failures, undefined);
+    assert.equal(old?.superseded, undefined);
+  });
+
+  it("round-trips failures and superseded, and drops them when malformed instead of the whole status", () => {
+    const failures = [{ reason: "ErrImagePull", count: 2, message: "m", nodes: ["a", "b"] }];
+    const superseded = { count: 1, request: "r0", images: ["a:0"], at: "2026-12-01T00:00:00Z" };
+    assert.deepEqual(decodeStatus(JSON.stringify({ ...base, failures, superseded })), { ...base, failures, superseded });
+    const broken = decodeStatus(JSON.stringify({ ...base, failures: [{ reason: 1 }], superseded: "yes" }));
+    assert.deepEqual(broken, base);
+    assert.equal(decodeStatus("{not json"), undefined);
+    assert.equal(decodeStatus(JSON.stringify({ phase: "Pulling" })), undefined);
   });
 });
