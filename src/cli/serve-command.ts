@@ -6,10 +6,9 @@ import { SCHEDULING_GRACE_DEFAULT_SECONDS, type ControllerConfig } from "../cont
 import { parseDuration } from "../prepull/annotations.js";
 import { startServe, type ServeOptions } from "../serve.js";
 import { DEFAULT_POLICY_DURATIONS, serviceDnsNames, splitSubjectAltNames } from "../tls/self-managed.js";
+import { DEFAULT_HELPER_IMAGE } from "../version.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 import { UsageError } from "./exit-codes.js";
-
-export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
 
 export function parsePort(value: string): number {
   const n = Number(value);

@@ -1,6 +1,7 @@
 // Prometheus metrics (spec §6), prefix kube_prepull_. One registry per process, passed to whoever
 // records; no module-level singletons, so tests can make their own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { VERSION } from "../version.js";
 
 export interface Metrics {
   registry: Registry;
@@ -15,9 +16,24 @@ export interface Metrics {
   queueDepth: Gauge;
   leader: Gauge;
   keepWarmNodes: Gauge<"list" | "state">;
+  /** Always 1; its labels say which kube-prepull (and Node.js) runs, as kube-state-metrics' *_info series do. */
+  buildInfo: Gauge<"version" | "node_version">;
 }
 
-export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
+/** kube_prepull_build_info{version, node_version} 1: what runs, for dashboards and alerts on mixed versions. */
+function buildInfoGauge(registers: Registry[], build: { version: string; nodeVersion: string }): Gauge<"version" | "node_version"> {
+  const gauge = new Gauge({
+    name: "kube_prepull_build_info",
+    help: "Always 1; the labels name the kube-prepull version and the Node.js version running it.",
+    labelNames: ["version", "node_version"] as const,
+    registers,
+  });
+  gauge.set({ version: build.version, node_version: build.nodeVersion }, 1);
+  return gauge;
+}
+
+/** `build` defaults to this package's version and the running Node.js (tests pass their own). */
+export function createMetrics(options: { defaultMetrics: boolean; build?: { version: string; nodeVersion: string } }): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "kube_prepull_" });
   const registers = [registry];
@@ -66,5 +82,6 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
       labelNames: ["list", "state"] as const,
       registers,
     }),
+    buildInfo: buildInfoGauge(registers, options.build ?? { version: VERSION, nodeVersion: process.version }),
   };
 }
