@@ -15,11 +15,13 @@ export interface ProgramOptions extends RunCommandOptions {
 
 /**
  * Gives every command below `command` its settings (addCommand does not), but a one-line hint
- * instead of the whole help after a usage error.
+ * instead of the whole help after a usage error. Below a command with options of its own
+ * (`cluster --name`), the help shows them too: `cluster up --help` lists `--name`.
  */
 function inherit(command: Command, path: string): void {
   for (const sub of command.commands) {
     sub.copyInheritedSettings(command).showHelpAfterError(`(see: ${path} ${sub.name()} --help)`);
+    if (command.parent) sub.configureHelp({ ...command.configureHelp(), showGlobalOptions: true });
     inherit(sub, `${path} ${sub.name()}`);
   }
 }

@@ -1,6 +1,5 @@
 // One version: package.json's. The CLI, the default helper image, the image builds and the metrics follow it.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -8,19 +7,11 @@ import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { HELPER_IMAGE_NAME } from "../../src/local-cluster/real-node/images.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { DEFAULT_HELPER_IMAGE, IMAGE_TAG, VERSION, versionOf } from "../../src/version.js";
-import { testProgram } from "../support/cli.js";
+import { runMain as cli, testProgram } from "../support/cli.js";
 
 const root = packageRoot();
 const packageVersion = (JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version;
-const MAIN = path.join(root, "dist", "src", "cli", "main.js");
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe("the version", () => {
   it("is package.json's", () => {
