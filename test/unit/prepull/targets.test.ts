@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type * as k8s from "@kubernetes/client-node";
+import { packageRoot } from "../../../src/local-cluster/binaries.js";
 import {
   firstNodeList,
+  HELPER_PLATFORMS,
   listedNodes,
   nextWave,
   nodeHasImage,
@@ -127,6 +131,12 @@ describe("platforms (spec §3 nodes: only Linux nodes of the helper's architectu
   const s390x = node("z-1", { labels: { "kubernetes.io/arch": "s390x" } });
   const arm = node("arm-1", { labels: { "kubernetes.io/arch": "arm64" } });
   const unlabelled: k8s.V1Node = { ...node("old-1"), metadata: { name: "old-1", labels: { "kubernetes.io/hostname": "old-1" } } };
+
+  it("are the ones helper/build.sh builds the helper for", () => {
+    const build = readFileSync(path.join(packageRoot(), "helper", "build.sh"), "utf8");
+    assert.match(build, /GOOS=linux /);
+    assert.deepEqual(/^for arch in ([\w ]+); do$/m.exec(build)?.[1]?.split(" "), [...HELPER_PLATFORMS.architectures]);
+  });
 
   it("runs the helper on Linux amd64 and arm64 only; a node without the kubelet's labels is no exception", () => {
     assert.deepEqual([node("a"), arm, windows, s390x, unlabelled].map(nodeRunsHelper), [true, true, false, false, false]);
