@@ -54,6 +54,10 @@ export async function ensureControlPlaneBinaries(options: {
   env: NodeJS.ProcessEnv;
 }): Promise<ControlPlaneBinaries> {
   const script = path.join(packageRoot(), "tools", "controlplane", "build.sh");
+  // The npm package ships the CLI only (package.json "files"): the local cluster builds from a checkout.
+  if (!existsSync(script)) {
+    throw new Error(`the local cluster (cluster, demo) needs a checkout of kube-prepull: ${script} is not in the installed npm package`);
+  }
   const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
   const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
