@@ -110,6 +110,19 @@ describe("prepull DaemonSet rendering (spec §3)", () => {
     assert.equal(annotations["example.com/note"], "x");
   });
 
+  it("does not copy the workload's pod-template annotations: only --prepull-pod-annotation reaches prepull pods (docs/local-cluster.md)", () => {
+    const d = deployment();
+    d.spec!.template.metadata = { annotations: { "sim.kube-prepull.io/pull-delay": "30s", "example.com/team": "web" } };
+    const annotations = render("eligible", d).spec!.template.metadata!.annotations!;
+    assert.equal(annotations["sim.kube-prepull.io/pull-delay"], undefined);
+    assert.equal(annotations["example.com/team"], undefined);
+    const configured = renderPrepullDaemonSet({
+      workload: deploymentWorkload, object: d, request: REQUEST, nodes: "eligible", nodeNames: ["n1"],
+      config: { ...CONFIG, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s" } },
+    });
+    assert.equal(configured.spec!.template.metadata!.annotations!["sim.kube-prepull.io/pull-delay"], "2s");
+  });
+
   it("eligible: the workload's placement, ANDed with Linux on the helper's architectures and the node list; pod anti-affinity dropped", () => {
     assert.deepEqual(pod.nodeSelector, { "kubernetes.io/os": "linux" });
     assert.deepEqual(pod.tolerations, deployment().spec!.template.spec!.tolerations);
