@@ -98,6 +98,20 @@ describe("the npm package", () => {
     assert.match(stdout, new RegExp(`^kube-prepull ${pkg.version.replaceAll(".", "\\.")}\\nhelper image \\(default\\): ghcr\\.io/kube-prepull/helper:v`));
   });
 
+  it("runs as a kubectl plugin: `kubectl prepull` finds kubectl-prepull on PATH", async () => {
+    const kubectl = path.join(process.env.KUBE_PREPULL_TEST_BIN_DIR ?? "", "kubectl");
+    const env = { PATH: `${path.join(prefix, "bin")}:${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: work };
+    const { stdout } = await exec(kubectl, ["prepull", "--version"], { cwd: work, env });
+    assert.equal(stdout, `${pkg.version}\n`);
+  });
+
+  it("says the local cluster needs a checkout (tools/ is not in the package)", async () => {
+    const result = await exec(path.join(prefix, "bin", "kube-prepull"), ["cluster", "--state-dir", path.join(work, "state"), "up"], { cwd: work })
+      .then(() => ({ code: 0, stderr: "" }), (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? "" }));
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /the local cluster \(cluster, demo\) needs a checkout of kube-prepull: .*tools\/controlplane\/build\.sh is not in the installed npm package/);
+  });
+
   it("runs `kube-prepull run` from the installed package against the cluster: exit 0, pulled on every node", async () => {
     nodes = await createNodes(core, 2, { prefix: POOL, labels: { pool: POOL, type: "kwok-npm-test" }, taints: [TAINT] });
     await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === 2,
