@@ -9,20 +9,27 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
 import { benchmarkAdmission } from "./admission.js";
+import { parseBenchArguments } from "./options.js";
 import { measureOnCluster, type ClusterRun, type PrepullRun } from "./api-cost.js";
 import type { ScriptedRun } from "./scripted.js";
 import { benchmarkRealNode, type RealNodeResult } from "./real-node.js";
 import { total } from "./support/audit.js";
 import { log, machineLine, mebibytes, seconds, table } from "./support/machine.js";
 
-const argument = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] ?? fallback : fallback;
-};
-const skipped = new Set(argument("skip", "").split(",").filter(Boolean));
-const scriptedFirst = process.argv.includes("--scripted-first");
-const durationSeconds = Number(argument("duration", "5"));
-const warmupSeconds = Number(argument("warmup", "1"));
+const parsed = parseBenchArguments(process.argv.slice(2));
+if (parsed.kind === "help") {
+  process.stdout.write(parsed.usage);
+  process.exit(0);
+}
+if (parsed.kind === "error") {
+  process.stderr.write(`bench: ${parsed.message}\n\n${parsed.usage}`);
+  process.exit(2);
+}
+const argument = parsed.value;
+const skipped = new Set(argument("skip").split(",").filter(Boolean));
+const scriptedFirst = parsed.scriptedFirst;
+const durationSeconds = Number(argument("duration"));
+const warmupSeconds = Number(argument("warmup"));
 
 const NOT_MEASURED = "_Not measured yet._";
 const verdict = (met: boolean): string => (met ? "**met**" : "**missed**");
@@ -52,12 +59,12 @@ async function admissionSection(): Promise<string> {
   ].join("\n");
 }
 
-const NODE_COUNTS = argument("nodes", "100,1000").split(",").map(Number);
-const PULL_DELAY = argument("pull-delay", "5s");
-const BURST_DEPLOYMENTS = Number(argument("burst-deployments", "100"));
-const PAIRS = Number(argument("pairs", "2"));
-const SCALE_NODES = Number(argument("scale-nodes", "5000"));
-const SCALE_DEPLOYMENTS = Number(argument("scale-deployments", "10000"));
+const NODE_COUNTS = argument("nodes").split(",").map(Number);
+const PULL_DELAY = argument("pull-delay");
+const BURST_DEPLOYMENTS = Number(argument("burst-deployments"));
+const PAIRS = Number(argument("pairs"));
+const SCALE_NODES = Number(argument("scale-nodes"));
+const SCALE_DEPLOYMENTS = Number(argument("scale-deployments"));
 let scaleRun: ClusterRun | undefined;
 let scaleFailure: string | undefined;
 const prepullRuns: PrepullRun[] = [];
@@ -316,12 +323,12 @@ function realNodeTables(r: RealNodeResult): string {
 }
 
 async function realNodeSection(): Promise<string> {
-  const mbPerSecond = Number(argument("real-mb-per-second", "25"));
+  const mbPerSecond = Number(argument("real-mb-per-second"));
   const options = {
     bytesPerSecond: mbPerSecond * 1e6,
-    imageMiB: Number(argument("real-image-mib", "200")),
-    pairs: Number(argument("real-pairs", "2")),
-    cpuLimits: argument("real-cpu-limits", "10m,50m,100m,250m,none").split(",").filter(Boolean),
+    imageMiB: Number(argument("real-image-mib")),
+    pairs: Number(argument("real-pairs")),
+    cpuLimits: argument("real-cpu-limits").split(",").filter(Boolean),
     startRepeats: 2,
   };
   log("real node: kubelet + containerd, throttled registry");

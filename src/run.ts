@@ -27,7 +27,7 @@ import {
 /** What a run tells its user while it goes (the CLI draws it). */
 export interface RunObserver {
   /** The DaemonSet was created: pulling on `targets` nodes, `limit` at a time. */
-  started(info: { daemonSet: string; targets: number; skipped: number; limit: number }): void;
+  started(info: { daemonSet: string; targets: number; skipped: number; unsupported: number; limit: number }): void;
   progress(progress: Progress): void;
   /** Something worth a line of its own (a leftover DaemonSet deleted, a cleanup that failed). */
   note(line: string): void;
@@ -87,6 +87,7 @@ interface Ending {
   message: string;
   progress?: Progress;
   skipped?: number;
+  unsupported?: number;
 }
 
 /** The watch caches of one run: every node (slimmed) and the run's DaemonSet; its pods are not watched (pending-pods.ts). */
@@ -171,12 +172,12 @@ export async function runPrepull(options: RunPrepullOptions): Promise<RunSummary
 
     const expiresAt = new Date(deadline + RUN_EXPIRY_GRACE_SECONDS * 1000);
     const start = runStart({ id, spec, nodes: nodes.list(), expiresAt });
-    if (start.kind === "nothing-to-pull") return { result: "succeeded", message: start.message, skipped: start.plan.skipped.length };
+    if (start.kind === "nothing-to-pull") return { result: "succeeded", message: start.message, skipped: start.plan.skipped.length, unsupported: start.plan.unsupported };
     if (signal.aborted) return interruptedOrTimedOut();
     createAttempted = true;
     await clusterCall(`create daemonset/${name} in namespace ${namespace}`, () => actions.createDaemonSet(start.daemonSet));
     created = true;
-    observer.started({ daemonSet: name, targets: start.plan.targets.length, skipped: start.plan.skipped.length, limit: start.limit });
+    observer.started({ daemonSet: name, targets: start.plan.targets.length, skipped: start.plan.skipped.length, unsupported: start.plan.unsupported, limit: start.limit });
 
     const graceEnds = now().getTime() + options.schedulingGraceSeconds * 1000;
     for (;;) {

@@ -19,14 +19,31 @@ export function parsePositiveInteger(value: string, max = 5000, min = 0): number
   return n;
 }
 
+interface ClusterFlags {
+  name: string;
+  stateDir: string;
+}
+
+const DEFAULTS = (): ClusterFlags => ({ name: "dev", stateDir: path.join(packageRoot(), ".cluster") });
+
+/** `npm run cluster -- [--name N] [--state-dir D] <subcommand>` for this cluster, the defaults left out. */
+export function clusterCommandLine(cluster: ClusterFlags, defaults: ClusterFlags, subcommand: string): string {
+  const quote = (value: string): string => (/^[\w./:@%+=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+  const flags = [
+    ...(cluster.name !== defaults.name ? ["--name", quote(cluster.name)] : []),
+    ...(path.resolve(cluster.stateDir) !== path.resolve(defaults.stateDir) ? ["--state-dir", quote(path.resolve(cluster.stateDir))] : []),
+  ];
+  return ["npm run -s cluster --", ...flags, subcommand].join(" ");
+}
+
 export function clusterCommand(ctx: CliContext): Command {
   const cluster = new Command("cluster")
     .description("run the embedded local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) on 127.0.0.1")
-    .option("--name <name>", "cluster name (its state lives in <state-dir>/<name>)", "dev")
-    .option("--state-dir <dir>", "folder for cluster state", path.join(packageRoot(), ".cluster"));
+    .option("--name <name>", "cluster name (its state lives in <state-dir>/<name>); before or after the subcommand", DEFAULTS().name)
+    .option("--state-dir <dir>", "folder for cluster state", DEFAULTS().stateDir);
 
   const stateDir = (): string => {
-    const opts = cluster.opts<{ name: string; stateDir: string }>();
+    const opts = cluster.opts<ClusterFlags>();
     return path.resolve(stateDirOf(opts.stateDir, opts.name));
   };
 
@@ -36,7 +53,7 @@ export function clusterCommand(ctx: CliContext): Command {
     .option("--nodes <n>", "number of simulated nodes", (v) => parsePositiveInteger(v), 3)
     .option("--real-nodes <n>", "number of real nodes (kubelet + containerd, root and Debian packages needed; docs/local-cluster.md)", (v) => parsePositiveInteger(v, 8), 0)
     .action(async (opts: { nodes: number; realNodes: number }) => {
-      const { name, stateDir: root } = cluster.opts<{ name: string; stateDir: string }>();
+      const { name, stateDir: root } = cluster.opts<ClusterFlags>();
       const started = Date.now();
       const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
       const running = await startCluster({
@@ -50,7 +67,7 @@ export function clusterCommand(ctx: CliContext): Command {
       });
       ctx.err(`[cluster ${name}] up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.state.server}, ${opts.nodes} simulated node(s), ${opts.realNodes} real node(s)`);
       if (running.state.real) ctx.err(`[cluster ${name}] registry: push to ${running.state.real.registry.addresses.push}, nodes pull from ${running.state.real.registry.addresses.pull}`);
-      ctx.err(`[cluster ${name}] use it with:  eval "$(npm run -s cluster -- env)"`);
+      ctx.err(`[cluster ${name}] use it with:  eval "$(${clusterCommandLine({ name, stateDir: root }, DEFAULTS(), "env")})"`);
       ctx.out(envLines(running.state).join("\n"));
     });
 
@@ -91,7 +108,7 @@ export function clusterCommand(ctx: CliContext): Command {
     .action(() => {
       const status = clusterStatus(stateDir());
       if (!status) {
-        ctx.err(`no cluster at ${stateDir()}; start one with: npm run cluster -- up`);
+        ctx.err(`no cluster at ${stateDir()}; start one with: ${clusterCommandLine(cluster.opts<ClusterFlags>(), DEFAULTS(), "up")}`);
         process.exitCode = 1;
         return;
       }

@@ -14,7 +14,7 @@ import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { startServe, type RunningServe, type ServeOptions } from "../serve.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 import { createdLines, DEMO_REPLICAS, demoSummaryLines, isRolledOut, releasedPhase, rolloutLine, type RolloutTimeline } from "./demo-output.js";
-import { DEFAULT_HELPER_IMAGE } from "./serve-command.js";
+import { DEFAULT_HELPER_IMAGE } from "../version.js";
 
 const NAMESPACE = "demo";
 const IMAGES = ["registry.example.com/shop/web:2.0", "registry.example.com/shop/metrics-agent:1.4"];

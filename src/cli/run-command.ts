@@ -12,7 +12,8 @@ import { runPrepull } from "../run.js";
 import type { CliContext } from "./cluster-command.js";
 import { exitCodeOfResult, UsageError } from "./exit-codes.js";
 import { lineView, summaryLines, terminalView, type ProgressView } from "./run-output.js";
-import { collectKeyValue, DEFAULT_HELPER_IMAGE, loadKubeConfig, parseDurationOption } from "./serve-command.js";
+import { DEFAULT_HELPER_IMAGE } from "../version.js";
+import { collectKeyValue, loadKubeConfig, parseDurationOption } from "./serve-command.js";
 
 /** The stream progress goes to (stderr), as main.ts sees it. */
 export interface ProgressStream {

@@ -2,6 +2,7 @@
 // stderr), and the summary (stdout). The formatting is pure; the two views only add timing.
 import type { Progress } from "../prepull/progress.js";
 import type { RunSummary } from "../prepull/run.js";
+import { unsupportedNote } from "../prepull/targets.js";
 import type { RunObserver } from "../run.js";
 
 /** "[######------------------]" */
@@ -41,10 +42,10 @@ export function progressBarLine(progress: Progress, elapsedSeconds: number, colu
   return line.slice(0, Math.max(10, columns - 1));
 }
 
-export function startedLine(info: { images: string[]; namespace: string; daemonSet: string; targets: number; skipped: number; limit: number }): string {
+export function startedLine(info: { images: string[]; namespace: string; daemonSet: string; targets: number; skipped: number; unsupported: number; limit: number }): string {
   const skipped = info.skipped > 0 ? ` (${info.skipped} already have ${info.images.length === 1 ? "it" : "them"})` : "";
   const waves = info.limit < info.targets ? `, ${info.limit} at a time` : "";
-  return `pulling ${info.images.join(", ")} on ${plural(info.targets, "node")}${skipped}${waves} with daemonset/${info.daemonSet} in namespace ${info.namespace}`;
+  return `pulling ${info.images.join(", ")} on ${plural(info.targets, "node")}${skipped}${waves} with daemonset/${info.daemonSet} in namespace ${info.namespace}${unsupportedNote(info.unsupported)}`;
 }
 
 /** Failures listed one per line up to this many; --output json lists them all. */
@@ -58,8 +59,8 @@ export function summaryLines(summary: RunSummary): string[] {
   const headline: Record<RunSummary["result"], string> = {
     succeeded: summary.daemonSet === null
       ? `succeeded: nothing to pull (${summary.message})`
-      : `succeeded: ${summary.images.join(", ")} pulled on ${nodes.pulled}/${nodes.targeted} nodes in ${took}${skipped}`,
-    failed: `failed: ${nodes.failed} of ${nodes.targeted} nodes could not pull ${summary.images.join(", ")} (${nodes.pulled} pulled, ${took})`,
+      : `succeeded: ${summary.images.join(", ")} pulled on ${nodes.pulled}/${nodes.targeted} nodes in ${took}${skipped}${unsupportedNote(nodes.unsupported)}`,
+    failed: `failed: ${nodes.failed} of ${nodes.targeted} nodes could not pull ${summary.images.join(", ")} (${nodes.pulled} pulled, ${took})${unsupportedNote(nodes.unsupported)}`,
     "timed-out": `timed out: ${summary.message}${nodes.failed > 0 ? `, ${nodes.failed} failed` : ""}`,
     interrupted: `interrupted: ${summary.message} after ${took} (${nodes.pulled}/${nodes.targeted} nodes pulled)`,
     error: `error: ${summary.message}`,

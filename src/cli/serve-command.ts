@@ -3,13 +3,14 @@ import { readFileSync } from "node:fs";
 import * as k8s from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SCHEDULING_GRACE_DEFAULT_SECONDS, type ControllerConfig } from "../controller/reconcile.js";
+import { admissionPath } from "../admission/paths.js";
 import { parseDuration } from "../prepull/annotations.js";
 import { startServe, type ServeOptions } from "../serve.js";
 import { DEFAULT_POLICY_DURATIONS, serviceDnsNames, splitSubjectAltNames } from "../tls/self-managed.js";
+import { DEFAULT_HELPER_IMAGE } from "../version.js";
+import { WORKLOADS } from "../workloads/kinds.js";
 import { parsePositiveInteger, type CliContext } from "./cluster-command.js";
 import { UsageError } from "./exit-codes.js";
-
-export const DEFAULT_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
 
 export function parsePort(value: string): number {
   const n = Number(value);
@@ -69,6 +70,17 @@ export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
   return kc;
 }
 
+/** The end of `serve --help`: the paths the webhook configurations point at, and the operations endpoints. */
+export function servePathsHelp(): string {
+  const rows = WORKLOADS.map((w) => `  ${admissionPath("mutate", w).padEnd(26)}${admissionPath("validate", w)}`);
+  return [
+    "",
+    "Webhook paths (HTTPS on --port; a webhook configuration's service.path or url names one):",
+    ...rows,
+    "Operations (HTTP on --ops-port): /healthz, /readyz, /metrics",
+  ].join("\n");
+}
+
 export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>) => void): Command {
   return new Command("serve")
     .description("run the admission webhook (HTTPS) and the controller")
@@ -106,10 +118,14 @@ export function serveCommand(ctx: CliContext, onStop: (stop: () => Promise<void>
     .option("--leader-election-namespace <name>", "namespace of the Lease (default: --namespace)")
     .option("--leader-election-id <name>", "name of the Lease", "kube-prepull")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error"]).default("info"))
+    .addHelpText("after", servePathsHelp())
     .action(async (flags: ServeFlags) => runServe(ctx, onStop, flags));
 }
 
-/** Flag combinations commander cannot check on its own. */
+/**
+ * Flag combinations commander cannot check on its own: UsageErrors, which main.ts prints and exits
+ * with 2 (commander's InvalidArgumentError is only printed when commander itself throws it).
+ */
 function checkServeFlags(flags: ServeFlags): void {
   if (Boolean(flags.tlsCertFile) !== Boolean(flags.tlsKeyFile)) {
     throw new UsageError("--tls-cert-file and --tls-key-file go together");
@@ -118,11 +134,11 @@ function checkServeFlags(flags: ServeFlags): void {
     throw new UsageError("--register with --tls-cert-file needs --tls-ca-file (the caBundle to register)");
   }
   if (flags.tlsSecret && flags.tlsCertFile) {
-    throw new InvalidArgumentError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");
+    throw new UsageError("--tls-secret (self-managed) and --tls-cert-file (files) are two certificate modes: choose one");
   }
   if (flags.tlsValidity * 3 > flags.tlsCaValidity) {
     // The serving certificate never outlives its CA; a longer one would be renewed over and over.
-    throw new InvalidArgumentError("--tls-validity must be at most a third of --tls-ca-validity");
+    throw new UsageError("--tls-validity must be at most a third of --tls-ca-validity");
   }
 }
 

@@ -72,8 +72,13 @@ export interface BuildOptions {
 
 /** Runs a build script of this repository; resolves to the last line it printed on stdout. */
 async function runBuildScript(script: string, what: string, goVersion: string, options: BuildOptions): Promise<string> {
+  const file = path.join(packageRoot(), script);
+  // The npm package ships the CLI only (package.json "files"): the local cluster builds from a checkout.
+  if (!existsSync(file)) {
+    throw new Error(`building ${what} needs a checkout of kube-prepull (the local cluster, demo and tests): ${file} is not in the installed npm package`);
+  }
   const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
-  const child = spawn("bash", [path.join(packageRoot(), script)], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn("bash", [file], { stdio: ["ignore", "pipe", "pipe"], env });
   let stdout = "";
   let stderrTail = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

@@ -2,6 +2,7 @@
 // records; no module-level singletons, so tests can make their own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { PrepullResult } from "../prepull/progress.js";
+import { VERSION } from "../version.js";
 
 export interface Metrics {
   registry: Registry;
@@ -16,12 +17,27 @@ export interface Metrics {
   queueDepth: Gauge;
   leader: Gauge;
   keepWarmNodes: Gauge<"list" | "state">;
+  /** Always 1; its labels say which kube-prepull (and Node.js) runs, as kube-state-metrics' *_info series do. */
+  buildInfo: Gauge<"version" | "node_version">;
 }
 
 /** The results a finished prepull is counted under (kube_prepull_prepulls_total{result}). */
 export const PREPULL_RESULTS: readonly PrepullResult[] = ["Succeeded", "Failed", "TimedOut", "Superseded"];
 
-export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
+/** kube_prepull_build_info{version, node_version} 1: what runs, for dashboards and alerts on mixed versions. */
+function buildInfoGauge(registers: Registry[], build: { version: string; nodeVersion: string }): Gauge<"version" | "node_version"> {
+  const gauge = new Gauge({
+    name: "kube_prepull_build_info",
+    help: "Always 1; the labels name the kube-prepull version and the Node.js version running it.",
+    labelNames: ["version", "node_version"] as const,
+    registers,
+  });
+  gauge.set({ version: build.version, node_version: build.nodeVersion }, 1);
+  return gauge;
+}
+
+/** `build` defaults to this package's version and the running Node.js (tests pass their own). */
+export function createMetrics(options: { defaultMetrics: boolean; build?: { version: string; nodeVersion: string } }): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "kube_prepull_" });
   const registers = [registry];
@@ -70,6 +86,7 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
       labelNames: ["list", "state"] as const,
       registers,
     }),
+    buildInfo: buildInfoGauge(registers, options.build ?? { version: VERSION, nodeVersion: process.version }),
   };
   // Every result exported from the start at 0: a series born at its first increment hides that
   // increment from rate() and increase(), which the alerts use (manifests/monitoring/alerts).

@@ -11,7 +11,7 @@ import { apiVersionOf, type Workload, type WorkloadObject } from "../workloads/w
 import { LABELS, MANAGED_BY, workloadLabel, type NodesMode } from "./annotations.js";
 import { imageKey } from "./image-reference.js";
 import { imageSetHash, type PrepullRequest } from "./request.js";
-import { EVERY_TARGET_ANNOTATION, restrictToNodes, type ImageToPull, type Placement } from "./targets.js";
+import { EVERY_TARGET_ANNOTATION, prepullAffinity, type ImageToPull, type Placement } from "./targets.js";
 
 /**
  * How a prepull pod makes the kubelet pull (spec §3): `init-containers` (default, any cluster)
@@ -241,7 +241,7 @@ export function renderDaemonSet(input: { subject: PrepullSubject; nodeNames: str
     ...(subject.imagePullSecrets?.length ? { imagePullSecrets: subject.imagePullSecrets } : {}),
     ...(config.priorityClassName ? { priorityClassName: config.priorityClassName } : {}),
     ...placement,
-    ...(input.nodeNames ? { affinity: restrictToNodes(placement.affinity, input.nodeNames) } : {}),
+    affinity: prepullAffinity(placement, input.nodeNames),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUN_AS,

@@ -1,7 +1,7 @@
 // Per-node progress of a prepull, read from its DaemonSet and pods; and the status annotation
 // (spec §3). Pure.
 import type * as k8s from "@kubernetes/client-node";
-import { listedNodes, listsEveryTarget, nextWave, restrictToNodes, type NodePlan, type Placement } from "./targets.js";
+import { listedNodes, listsEveryTarget, nextWave, prepullAffinity, type NodePlan, type Placement } from "./targets.js";
 
 // A superseded prepull gets no phase of its own: the status follows the newest request (spec §4),
 // and the supersede is told by an Event, the `superseded` field and the prepulls metric.
@@ -36,8 +36,11 @@ export interface Superseded {
 export interface PrepullStatus {
   phase: Phase;
   images: string[];
-  /** desired: nodes the prepull targets; skipped: nodes that already had the images. */
-  nodes: { desired: number; pulled: number; failed: number; skipped?: number };
+  /**
+   * desired: nodes the prepull targets; skipped: nodes that already had the images; unsupported
+   * (only when some): nodes left out for their OS or architecture (targets.ts HELPER_PLATFORMS).
+   */
+  nodes: { desired: number; pulled: number; failed: number; skipped?: number; unsupported?: number };
   startedAt: string;
   finishedAt?: string;
   /** When the progress counts were last written. */
@@ -150,6 +153,8 @@ export interface Progress {
   /** Targets not listed yet: the next waves, in order. */
   waiting: string[];
   skipped: number;
+  /** Nodes left out for their OS or architecture (the plan's). */
+  unsupported: number;
 }
 
 export function isReady(pod: k8s.V1Pod): boolean {
@@ -266,6 +271,17 @@ function pendingStates(pendingPods: k8s.V1Pod[], plan: NodePlan, graceOver: bool
   return { pulled, inFlight, failures, seen: pendingPods.length };
 }
 
+/** The status's node counts from a progress: `unsupported` only when some nodes were left out. */
+export function statusNodes(progress: Progress): PrepullStatus["nodes"] {
+  return {
+    desired: progress.desired,
+    pulled: progress.pulled,
+    failed: progress.failures.length,
+    skipped: progress.skipped,
+    ...(progress.unsupported > 0 ? { unsupported: progress.unsupported } : {}),
+  };
+}
+
 /**
  * Progress of a prepull from its DaemonSet's status counts (pods Ready = nodes pulled; pods not
  * created yet or not Ready = in flight) and, when there is one, a list of its pending pods
@@ -308,6 +324,7 @@ export function progressOf(input: { daemonSet: k8s.V1DaemonSet; pendingPods: k8s
     inFlight,
     waiting,
     skipped: everyTarget ? 0 : plan.skipped.filter((node) => !listed.has(node)).length,
+    unsupported: plan.unsupported,
   };
 }
 
@@ -321,7 +338,7 @@ export function nextWaveAffinity(input: { daemonSet: k8s.V1DaemonSet; progress: 
   if (progress.settling || listsEveryTarget(daemonSet)) return undefined;
   const before = listedNodes(daemonSet);
   const listed = nextWave({ listed: before, waiting: progress.waiting, inFlight: progress.inFlight, limit: input.limit });
-  return listed ? { affinity: restrictToNodes(input.placement.affinity, listed), added: listed.length - before.length } : undefined;
+  return listed ? { affinity: prepullAffinity(input.placement, listed), added: listed.length - before.length } : undefined;
 }
 
 export type Outcome = { kind: "pulling" } | { kind: "succeeded" } | { kind: "failed"; message: string };

@@ -166,8 +166,12 @@ export interface RunSummary {
   namespace: string;
   /** Its DaemonSet (deleted by now); null when none was needed or it could not be created. */
   daemonSet: string | null;
-  /** targeted: nodes the run waited for (pulled, failed, still pulling or waiting); skipped: nodes that already had the images. */
-  nodes: { targeted: number; pulled: number; failed: number; skipped: number };
+  /**
+   * targeted: nodes the run waited for (pulled, failed, still pulling or waiting); skipped: nodes
+   * that already had the images; unsupported: nodes left out for their OS or architecture
+   * (targets.ts HELPER_PLATFORMS).
+   */
+  nodes: { targeted: number; pulled: number; failed: number; skipped: number; unsupported: number };
   failures: NodeFailure[];
   durationSeconds: number;
 }
@@ -180,6 +184,8 @@ export function runSummary(input: {
   progress?: Progress;
   /** Nodes that had the images when nothing needed pulling (no progress then). */
   skipped?: number;
+  /** Nodes left out for their platform when nothing needed pulling. */
+  unsupported?: number;
   startedAt: number;
   now: number;
 }): RunSummary {
@@ -190,12 +196,9 @@ export function runSummary(input: {
     images: input.spec.images.map((i) => i.image),
     namespace: input.spec.namespace,
     daemonSet: input.daemonSet ?? null,
-    nodes: {
-      targeted: progress?.desired ?? 0,
-      pulled: progress?.pulled ?? 0,
-      failed: progress?.failures.length ?? 0,
-      skipped: progress?.skipped ?? input.skipped ?? 0,
-    },
+    nodes: progress
+      ? { targeted: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped, unsupported: progress.unsupported }
+      : { targeted: 0, pulled: 0, failed: 0, skipped: input.skipped ?? 0, unsupported: input.unsupported ?? 0 },
     failures: progress?.failures ?? [],
     durationSeconds: Math.round(Math.max(0, input.now - input.startedAt) / 100) / 10,
   };

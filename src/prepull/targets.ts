@@ -94,6 +94,46 @@ export function nodeHasImage(node: k8s.V1Node, image: ImageToPull): boolean {
 }
 
 export const HOSTNAME_LABEL = "kubernetes.io/hostname";
+// Set by every kubelet: https://kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-os
+export const OS_LABEL = "kubernetes.io/os";
+export const ARCH_LABEL = "kubernetes.io/arch";
+
+/**
+ * Where prepull pods can run (spec §3 `nodes`): Linux, on the architectures the static helper is
+ * built for (helper/build.sh, the Dockerfile's helper target). Elsewhere the helper (and a Linux
+ * image's userland) cannot start: a Windows node never runs the pod, another architecture fails
+ * it with "no match for platform", which would fail the whole prepull.
+ */
+export const HELPER_PLATFORMS = { os: "linux", architectures: ["amd64", "arm64"] } as const;
+
+/** Whether prepull pods can run on the node's OS and architecture (HELPER_PLATFORMS). */
+export function nodeRunsHelper(node: k8s.V1Node): boolean {
+  const labels = node.metadata?.labels ?? {};
+  const arch = labels[ARCH_LABEL];
+  return labels[OS_LABEL] === HELPER_PLATFORMS.os && arch !== undefined && (HELPER_PLATFORMS.architectures as readonly string[]).includes(arch);
+}
+
+/**
+ * The affinity with HELPER_PLATFORMS ANDed into every required node selector term (one term when
+ * there is none), so the DaemonSet controller never places a prepull pod on another platform, with
+ * or without a node list.
+ */
+export function onHelperPlatforms(affinity: k8s.V1Affinity | undefined): k8s.V1Affinity {
+  const platform: k8s.V1NodeSelectorRequirement[] = [
+    { key: OS_LABEL, operator: "In", values: [HELPER_PLATFORMS.os] },
+    { key: ARCH_LABEL, operator: "In", values: [...HELPER_PLATFORMS.architectures] },
+  ];
+  const terms = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [{}];
+  return {
+    ...affinity,
+    nodeAffinity: {
+      ...affinity?.nodeAffinity,
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: terms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), ...platform] })),
+      },
+    },
+  };
+}
 
 export interface NodePlan {
   /** Usable nodes the pods can run on that still miss at least one image, by hostname label, sorted. */
@@ -104,6 +144,8 @@ export interface NodePlan {
   hostnames: Map<string, string>;
   /** Nodes the pods can run on that are not usable now (NotReady, cordoned). */
   unusable: number;
+  /** Nodes the placement admits whose OS or architecture prepull pods cannot run on (HELPER_PLATFORMS): skipped. */
+  unsupported: number;
 }
 
 export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: ImageToPull[]): NodePlan {
@@ -111,12 +153,17 @@ export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: Ima
   const skipped: string[] = [];
   const hostnames = new Map<string, string>();
   let unusable = 0;
+  let unsupported = 0;
   for (const node of nodes) {
     const name = node.metadata?.name;
     const hostname = node.metadata?.labels?.[HOSTNAME_LABEL];
     if (!name || !hostname) continue;
     hostnames.set(name, hostname);
     if (!podFitsNode(placement, node)) continue;
+    if (!nodeRunsHelper(node)) {
+      unsupported++;
+      continue;
+    }
     if (!nodeIsUsable(node)) {
       unusable++;
       continue;
@@ -124,13 +171,22 @@ export function planNodes(placement: Placement, nodes: k8s.V1Node[], images: Ima
     if (images.length > 0 && images.every((image) => nodeHasImage(node, image))) skipped.push(hostname);
     else targets.push(hostname);
   }
-  return { targets: targets.sort(), skipped: skipped.sort(), hostnames, unusable };
+  return { targets: targets.sort(), skipped: skipped.sort(), hostnames, unusable, unsupported };
 }
 
-/** Why a plan has no targets: "already present on all 3 nodes", or no node can run the pods. */
+const nodeCount = (n: number): string => `${n} node${n === 1 ? "" : "s"}`;
+
+/** "; 2 nodes skipped: not Linux on amd64 or arm64", or "" when every node's platform is supported. */
+export function unsupportedNote(unsupported: number): string {
+  if (unsupported === 0) return "";
+  return `; ${nodeCount(unsupported)} skipped: not Linux on ${HELPER_PLATFORMS.architectures.join(" or ")}`;
+}
+
+/** Why a plan has no targets: "already present on all 3 nodes", or no node can run the pods (and how many were of another platform). */
 export function nothingToPullMessage(plan: NodePlan): string {
   const skipped = plan.skipped.length;
-  return skipped > 0 ? `already present on all ${skipped} node${skipped === 1 ? "" : "s"}` : "no Ready, schedulable node can run these pods";
+  const reason = skipped > 0 ? `already present on all ${nodeCount(skipped)}` : "no Ready, schedulable node can run these pods";
+  return reason + unsupportedNote(plan.unsupported);
 }
 
 /** The number of nodes allowed to pull at once: a count, or a percentage of the targets (at least 1). */
@@ -171,6 +227,15 @@ export function restrictToNodes(affinity: k8s.V1Affinity | undefined, hostnames:
   };
 }
 
+/**
+ * A prepull pod's affinity: the placement's required node affinity, on HELPER_PLATFORMS, and
+ * restricted to `hostnames` (a wave) when given. The DaemonSet and every wave's patch use it.
+ */
+export function prepullAffinity(placement: Placement, hostnames: string[] | undefined): k8s.V1Affinity {
+  const affinity = onHelperPlatforms(placement.affinity);
+  return hostnames ? restrictToNodes(affinity, hostnames) : affinity;
+}
+
 /** On a prepull DaemonSet without a node list: it runs on every node its placement admits. */
 export const EVERY_TARGET_ANNOTATION = "kube-prepull.io/every-target";
 
@@ -183,6 +248,7 @@ export const EVERY_TARGET_ANNOTATION = "kube-prepull.io/every-target";
  * (docs/benchmarks.md), so this is about size, not speed.
  */
 export function firstNodeList(plan: NodePlan, limit: number): string[] | undefined {
+  // Nodes of another platform need no list: the DaemonSet's affinity leaves them out (onHelperPlatforms).
   if (limit >= plan.targets.length && plan.skipped.length === 0 && plan.unusable === 0) return undefined;
   return plan.targets.slice(0, limit);
 }

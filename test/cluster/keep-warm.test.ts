@@ -63,7 +63,14 @@ describe("keep-warm lists", () => {
     assert.deepEqual(warm.nodes, { desired: 3, warm: 3, failed: 0 });
     const ds = await apps.readNamespacedDaemonSet({ name: keepWarmDaemonSetName("base"), namespace: ns.name });
     assert.equal(ds.metadata?.ownerReferences?.[0]?.kind, "ConfigMap");
-    assert.equal(ds.spec?.template.spec?.affinity?.nodeAffinity, undefined, "not restricted to today's nodes");
+    // Not restricted to today's nodes: no hostnames, only Linux on the helper's architectures.
+    const terms = ds.spec?.template.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    assert.deepEqual(JSON.parse(JSON.stringify(terms ?? null)), [{
+      matchExpressions: [
+        { key: "kubernetes.io/os", operator: "In", values: ["linux"] },
+        { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] },
+      ],
+    }]);
     const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: `kube-prepull.io/keep-warm=base` });
     assert.deepEqual(pods.items.map((p) => p.spec?.nodeName).sort(), [...nodes].sort());
     await waitUntil(async () => (await events()).includes("Normal/KeepWarmReady"), { what: "a KeepWarmReady Event" });

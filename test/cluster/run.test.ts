@@ -104,7 +104,7 @@ describe("kube-prepull run against 100 simulated nodes", () => {
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stdout) as RunSummary;
     assert.equal(summary.result, "succeeded", summary.message);
-    assert.deepEqual(summary.nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0 });
+    assert.deepEqual(summary.nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0, unsupported: 0 });
     assert.deepEqual(summary.images, ["example.com/ci/app:1.0"]);
     assert.equal(summary.namespace, ns.name);
     assert.match(summary.daemonSet ?? "", /^prepull-run-[0-9a-f]{12}$/);
@@ -143,7 +143,7 @@ describe("kube-prepull run against 100 simulated nodes", () => {
     const summary = JSON.parse(stdout) as RunSummary;
     assert.equal(summary.result, "timed-out");
     assert.match(summary.message, /^not pulled on every node within 5s \(0\/100 pulled\)$/);
-    assert.deepEqual(summary.nodes, { targeted: NODES, pulled: 0, failed: 0, skipped: 0 });
+    assert.deepEqual(summary.nodes, { targeted: NODES, pulled: 0, failed: 0, skipped: 0, unsupported: 0 });
     assert.notEqual(summary.daemonSet, null);
     await expectNoDaemonSet(ns.name);
   });
@@ -175,10 +175,10 @@ describe("kube-prepull run against 100 simulated nodes", () => {
     try {
       const present = JSON.parse((await run(ns.name, [image, "--output", "json"])).stdout) as RunSummary;
       assert.equal(present.result, "succeeded", present.message);
-      assert.deepEqual(present.nodes, { targeted: NODES - 2, pulled: NODES - 2, failed: 0, skipped: 2 });
+      assert.deepEqual(present.nodes, { targeted: NODES - 2, pulled: NODES - 2, failed: 0, skipped: 2, unsupported: 0 });
       // :latest is pulled with Always: a tag that may have moved never counts as present.
       const latest = JSON.parse((await run(ns.name, ["example.com/ci/present:latest", "--output", "json", "--max-parallel", "100"])).stdout) as RunSummary;
-      assert.deepEqual(latest.nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0 });
+      assert.deepEqual(latest.nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0, unsupported: 0 });
     } finally {
       for (const name of nodes.slice(0, 2)) await core.patchNodeStatus({ name, body: { status: { images: [] } } }, merge).catch(() => undefined);
     }
@@ -200,7 +200,7 @@ describe("kube-prepull run against 100 simulated nodes", () => {
       writeFileSync(kubeconfig, sa.exportConfig());
       const { code, stdout, stderr } = await run("ci-prepull", ["example.com/ci/rbac:1", "--output", "json", "--max-parallel", "50%", "--timeout", "2m"], kubeconfig);
       assert.equal(code, 0, `${stdout}\n${stderr}`);
-      assert.deepEqual((JSON.parse(stdout) as RunSummary).nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0 });
+      assert.deepEqual((JSON.parse(stdout) as RunSummary).nodes, { targeted: NODES, pulled: NODES, failed: 0, skipped: 0, unsupported: 0 });
       await expectNoDaemonSet("ci-prepull");
     } finally {
       await kubectl(["delete", "-f", manifest, "--wait=false"]).catch(() => undefined);

@@ -1,7 +1,10 @@
 // The kube-prepull command tree as unit tests build it: no output unless asked for, no signal
 // handlers, no exit code set.
+import { execFile } from "node:child_process";
+import path from "node:path";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli/program.js";
+import { packageRoot } from "../../src/local-cluster/binaries.js";
 
 export function testProgram(err: (line: string) => void = () => undefined): Command {
   return buildProgram({ env: {}, out: () => undefined, err }, {
@@ -10,5 +13,15 @@ export function testProgram(err: (line: string) => void = () => undefined): Comm
     interruption: () => new AbortController().signal,
     stderr: { isTty: false, columns: () => 80, write: () => undefined },
     setExitCode: () => undefined,
+  });
+}
+
+/** Runs the built executable (dist/src/cli/main.js) as a CI job would: its exit code and streams. */
+export function runMain(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const main = path.join(packageRoot(), "dist", "src", "cli", "main.js");
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
+    });
   });
 }

@@ -16,6 +16,7 @@ import type { RealNodesState } from "../../src/local-cluster/real-node/real-node
 import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
 import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
 import { startServe, type RunningServe, type ServeOptions } from "../../src/serve.js";
+import { DEFAULT_HELPER_IMAGE } from "../../src/version.js";
 
 export { pollUntil as waitUntil, waitForPrepullWebhook } from "../../src/local-cluster/wait.js";
 export { apiErrorMessage, errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
@@ -93,7 +94,8 @@ export async function createNamespace(
   };
 }
 
-export const TEST_HELPER_IMAGE = "ghcr.io/kube-prepull/helper:v0.1.0";
+/** The default helper image (src/version.ts); kwok never pulls it, the real node gets it from the local registry. */
+export const TEST_HELPER_IMAGE = DEFAULT_HELPER_IMAGE;
 
 /**
  * `serve` for a cluster test: admission on a free 127.0.0.1 port, its webhooks registered under

@@ -2,7 +2,7 @@
 // (succeeded, failed, timed out), the next wave, and progress writes on milestones (spec §4).
 import type * as k8s from "@kubernetes/client-node";
 import { imageVolumesDropped, placementOf, renderPrepullDaemonSet } from "../../prepull/daemonset.js";
-import { failureCounts, nextWaveAffinity, outcomeOf, progressOf, type PrepullStatus, type Progress } from "../../prepull/progress.js";
+import { failureCounts, nextWaveAffinity, outcomeOf, progressOf, statusNodes, type PrepullStatus, type Progress } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import { firstNodeList, parallelLimit, type NodePlan } from "../../prepull/targets.js";
 import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
@@ -50,7 +50,7 @@ function endOf(observed: Observed, view: Started, daemonSet: k8s.V1DaemonSet | u
 function progressWrite(current: PrepullStatus, progress: Progress | undefined, nodes: Nodes, now: Date): { status?: PrepullStatus; requeue?: number } {
   const known = current.nodes;
   if (!progress || progress.settling) return {};
-  const due = nodes.desired !== known.desired || nodes.skipped !== known.skipped || nodes.failed > known.failed || quarter(nodes) !== quarter(known);
+  const due = nodes.desired !== known.desired || nodes.skipped !== known.skipped || nodes.unsupported !== known.unsupported || nodes.failed > known.failed || quarter(nodes) !== quarter(known);
   if (!due) return {};
   const nextWrite = Date.parse(current.updatedAt ?? current.startedAt) + PROGRESS_INTERVAL_MS;
   if (now.getTime() >= nextWrite) return { status: withFailures({ ...current, nodes, updatedAt: now.toISOString() }, progress) };
@@ -73,7 +73,7 @@ function observe(observed: Observed, view: Started, current: PrepullStatus, plan
   const graceEnds = createdAt + config.schedulingGraceSeconds * 1000;
   const pendingPods = observed.pendingPods.get(view.currentName);
   const progress = daemonSet ? progressOf({ daemonSet, pendingPods, plan, graceOver: now >= graceEnds }) : undefined;
-  const nodes = progress ? { desired: progress.desired, pulled: progress.pulled, failed: progress.failures.length, skipped: progress.skipped } : current.nodes;
+  const nodes = progress ? statusNodes(progress) : current.nodes;
   return { daemonSet, graceEnds, progress, nodes };
 }
 

@@ -4,7 +4,7 @@
 import { renderPrepullDaemonSet } from "../../prepull/daemonset.js";
 import type { PrepullResult, PrepullStatus, Superseded } from "../../prepull/progress.js";
 import type { PrepullRequest } from "../../prepull/request.js";
-import { firstNodeList, nothingToPullMessage, parallelLimit, type NodePlan } from "../../prepull/targets.js";
+import { firstNodeList, nothingToPullMessage, parallelLimit, unsupportedNote, type NodePlan } from "../../prepull/targets.js";
 import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
 
 type Started = View & { request: PrepullRequest; currentName: string };
@@ -56,11 +56,12 @@ function startedEvent(view: Started, plan: NodePlan, first: string[] | undefined
   const targets = plan.targets.length;
   const waves = first && first.length < targets ? `, ${first.length} at a time` : "";
   const skipped = plan.skipped.length > 0 ? ` (${plan.skipped.length} already have them)` : "";
+  const unsupported = unsupportedNote(plan.unsupported);
   return {
     kind: "event",
     type: "Normal",
     reason: "PrepullStarted",
-    message: `pulling ${view.request.images.join(", ")} on ${targets} node${targets === 1 ? "" : "s"}${skipped}${waves} with daemonset/${view.currentName}${view.request.hold ? " (rollout held)" : ""}`,
+    message: `pulling ${view.request.images.join(", ")} on ${targets} node${targets === 1 ? "" : "s"}${skipped}${waves} with daemonset/${view.currentName}${view.request.hold ? " (rollout held)" : ""}${unsupported}`,
   };
 }
 
@@ -70,7 +71,7 @@ export function startPhase(observed: Observed, view: Started, current: PrepullSt
   const actions = current ? [] : announce(view, now);
   const superseded = current ? current.superseded : supersededField(view.status, now);
   const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName, ...(superseded ? { superseded } : {}) };
-  const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length };
+  const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length, ...(plan.unsupported > 0 ? { unsupported: plan.unsupported } : {}) };
   if (plan.targets.length === 0) {
     // Nothing to pull anywhere: done without a DaemonSet.
     const message = nothingToPullMessage(plan);

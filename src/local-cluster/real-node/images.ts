@@ -7,11 +7,13 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { IMAGE_TAG } from "../../version.js";
 import { packageRoot } from "../binaries.js";
 
 const run = promisify(execFile);
 
-export const HELPER_VERSION = "v0.1.0";
+/** The helper image the local registry holds, tagged as the default --helper-image is (src/version.ts). */
+export const HELPER_VERSION = IMAGE_TAG;
 export type Architecture = "amd64" | "arm64";
 /** Names under the local registry of the helper image and the sandbox (pause) image. */
 export const HELPER_IMAGE_NAME = `kube-prepull/helper:${HELPER_VERSION}`;

@@ -1,21 +1,10 @@
 // The kube-prepull executable: exit codes and streams as a CI job sees them, without a cluster.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { packageRoot } from "../../../src/local-cluster/binaries.js";
-
-const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
-    });
-  });
-}
+import { runMain as cli } from "../../support/cli.js";
 
 describe("kube-prepull run, the executable", () => {
   it("exits 0 for --help, which lists the flags", async () => {
@@ -58,4 +47,24 @@ describe("kube-prepull run, the executable", () => {
     assert.equal(code, 5);
     assert.match(stdout, /^error: cannot load the kubeconfig: .*ENOENT/);
   });
+});
+
+describe("kube-prepull serve, the executable", () => {
+  // Flag combinations checked after parsing: each one a clear message on stderr, exit 2, before any
+  // kubeconfig or cluster is looked at (no --kubeconfig here, and no cluster).
+  const cases: Array<[string[], RegExp]> = [
+    [["--tls-secret", "x", "--tls-cert-file", "y", "--tls-key-file", "z"], /--tls-secret .* and --tls-cert-file .* choose one/],
+    [["--tls-cert-file", "y"], /--tls-cert-file and --tls-key-file go together/],
+    [["--tls-key-file", "z"], /--tls-cert-file and --tls-key-file go together/],
+    [["--register", "--tls-cert-file", "y", "--tls-key-file", "z"], /--register with --tls-cert-file needs --tls-ca-file/],
+    [["--tls-validity", "10h", "--tls-ca-validity", "20h"], /--tls-validity must be at most a third of --tls-ca-validity/],
+  ];
+  for (const [flags, message] of cases) {
+    it(`serve ${flags.join(" ")}: exit 2 with "${message.source}"`, async () => {
+      const { code, stdout, stderr } = await cli("serve", ...flags);
+      assert.equal(code, 2);
+      assert.equal(stdout, "");
+      assert.match(stderr, message);
+    });
+  }
 });

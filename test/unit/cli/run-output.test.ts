@@ -14,6 +14,7 @@ function progress(pulled: number, desired: number, options: { failed?: number; i
     inFlight: options.inFlight ?? 0,
     waiting: Array.from({ length: options.waiting ?? 0 }, (_, i) => `w${i}`),
     skipped: 0,
+    unsupported: 0,
   };
 }
 
@@ -23,7 +24,7 @@ const SUMMARY: RunSummary = {
   images: ["registry.example/app:v2"],
   namespace: "ci",
   daemonSet: "prepull-run-0123456789ab",
-  nodes: { targeted: 100, pulled: 100, failed: 0, skipped: 2 },
+  nodes: { targeted: 100, pulled: 100, failed: 0, skipped: 2, unsupported: 0 },
   failures: [],
   durationSeconds: 23.44,
 };
@@ -47,9 +48,13 @@ describe("run output: progress", () => {
     assert.equal(progressBarLine(progress(50, 100), 3, 21).length, 20);
   });
   it("says what is pulled where, and in waves", () => {
-    const info = { images: ["a:1", "b:2"], namespace: "ci", daemonSet: "prepull-run-x", targets: 98, skipped: 2, limit: 25 };
+    const info = { images: ["a:1", "b:2"], namespace: "ci", daemonSet: "prepull-run-x", targets: 98, skipped: 2, unsupported: 0, limit: 25 };
     assert.equal(startedLine(info), "pulling a:1, b:2 on 98 nodes (2 already have them), 25 at a time with daemonset/prepull-run-x in namespace ci");
     assert.equal(startedLine({ ...info, images: ["a:1"], targets: 1, skipped: 0, limit: 1 }), "pulling a:1 on 1 node with daemonset/prepull-run-x in namespace ci");
+    assert.equal(
+      startedLine({ ...info, images: ["a:1"], targets: 3, skipped: 0, unsupported: 2, limit: 3 }),
+      "pulling a:1 on 3 nodes with daemonset/prepull-run-x in namespace ci; 2 nodes skipped: not Linux on amd64 or arm64",
+    );
   });
 });
 
@@ -82,9 +87,17 @@ describe("run output: summary", () => {
     ]);
     assert.deepEqual(summaryLines({ ...SUMMARY, daemonSet: null, message: "already present on all 4 nodes" }), ["succeeded: nothing to pull (already present on all 4 nodes)"]);
   });
+  it("says how many nodes were skipped for their OS or architecture", () => {
+    const nodes = { ...SUMMARY.nodes, skipped: 0, unsupported: 1 };
+    assert.equal(summaryLines({ ...SUMMARY, nodes })[0], "succeeded: registry.example/app:v2 pulled on 100/100 nodes in 23.4s; 1 node skipped: not Linux on amd64 or arm64");
+    assert.equal(
+      summaryLines({ ...SUMMARY, result: "failed", nodes: { ...nodes, pulled: 99, failed: 1 } })[0],
+      "failed: 1 of 100 nodes could not pull registry.example/app:v2 (99 pulled, 23.4s); 1 node skipped: not Linux on amd64 or arm64",
+    );
+  });
   it("lists failing nodes with their reasons, up to 20", () => {
     const failures = Array.from({ length: 23 }, (_, i) => ({ node: `node-${i}`, reason: "ImagePullBackOff", message: 'Back-off pulling image "x"' }));
-    const lines = summaryLines({ ...SUMMARY, result: "failed", nodes: { targeted: 100, pulled: 77, failed: 23, skipped: 0 }, failures });
+    const lines = summaryLines({ ...SUMMARY, result: "failed", nodes: { targeted: 100, pulled: 77, failed: 23, skipped: 0, unsupported: 0 }, failures });
     assert.equal(lines[0], "failed: 23 of 100 nodes could not pull registry.example/app:v2 (77 pulled, 23.4s)");
     assert.equal(lines[1], '  node-0  ImagePullBackOff: Back-off pulling image "x"');
     assert.equal(lines[21], "  … and 3 more (--output json lists every node)");

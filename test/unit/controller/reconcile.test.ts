@@ -50,9 +50,9 @@ function deployment(options: { annotations?: Record<string, string>; status?: Pr
   };
 }
 
-function node(name: string, options: { ready?: boolean; images?: string[] } = {}): k8s.V1Node {
+function node(name: string, options: { ready?: boolean; images?: string[]; os?: string; arch?: string } = {}): k8s.V1Node {
   return {
-    metadata: { name, labels: { "kubernetes.io/hostname": name } },
+    metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": options.os ?? "linux", "kubernetes.io/arch": options.arch ?? "amd64" } },
     spec: {},
     status: {
       conditions: [{ type: "Ready", status: options.ready === false ? "False" : "True" }],
@@ -124,6 +124,18 @@ describe("reconcile: starting a prepull", () => {
     assert.match((actions[2] as { message: string }).message, /on 2 nodes \(1 already have them\)/);
   });
 
+  it("leaves out nodes of another OS or architecture, and counts and names them in the status and the Event", () => {
+    const nodes = [node("a"), node("win", { os: "windows" }), node("z", { arch: "s390x" })];
+    const { actions } = run({ deployment: deployment(), nodes });
+    const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
+    assert.ok(listsEveryTarget(create.daemonSet), "the DaemonSet's affinity leaves them out: no node list needed");
+    assert.deepEqual(statusOf(actions)?.nodes, { desired: 1, pulled: 0, failed: 0, skipped: 0, unsupported: 2 });
+    assert.match((actions.find((a) => a.kind === "event") as { message: string }).message, /on 1 node with .*; 2 nodes skipped: not Linux on amd64 or arm64$/);
+    const only = run({ deployment: deployment(), nodes: [node("win", { os: "windows" })] });
+    assert.equal(statusOf(only.actions)?.phase, "Succeeded");
+    assert.equal(statusOf(only.actions)?.message, "no Ready, schedulable node can run these pods; 1 node skipped: not Linux on amd64 or arm64");
+  });
+
   it("uses the default for a malformed annotation the validating webhook did not stop, with a Warning event", () => {
     const { actions } = run({ deployment: deployment({ annotations: { "kube-prepull.io/max-parallel": "lots" } }) });
     const warning = actions.find((a) => a.kind === "event" && a.reason === "InvalidAnnotation") as { message: string } | undefined;
@@ -137,7 +149,10 @@ describe("reconcile: starting a prepull", () => {
     const create = actions.find((a) => a.kind === "create-daemonset") as Extract<Action, { kind: "create-daemonset" }>;
     assert.equal(create.daemonSet.metadata?.annotations?.["kube-prepull.io/every-target"], "true");
     assert.deepEqual(listedNodes(create.daemonSet), []);
-    assert.equal(create.daemonSet.spec?.template.spec?.affinity?.nodeAffinity, undefined);
+    // Only the platform requirement (Linux, the helper's architectures), no hostnames.
+    assert.deepEqual(create.daemonSet.spec?.template.spec?.affinity?.nodeAffinity, {
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/os", operator: "In", values: ["linux"] }, { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }] },
+    });
     // A cordoned node the pods could run on: the list is needed again.
     const cordoned = node("c");
     cordoned.spec = { unschedulable: true };

@@ -39,7 +39,7 @@ function deployment(annotations: Record<string, string>): k8s.V1Deployment {
   };
 }
 const HELD = deployment({ "kube-prepull.io/request": encodeRequest(REQUEST), "kube-prepull.io/held-by": REQUEST.id, "kube-prepull.io/hold": "true" });
-const NODE: k8s.V1Node = { metadata: { name: "n1", labels: { "kubernetes.io/hostname": "n1" } }, spec: {}, status: { conditions: [{ type: "Ready", status: "True" }], images: [] } };
+const NODE: k8s.V1Node = { metadata: { name: "n1", labels: { "kubernetes.io/hostname": "n1", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64" } }, spec: {}, status: { conditions: [{ type: "Ready", status: "True" }], images: [] } };
 
 interface FakeCacheOptions {
   synced?: () => boolean;
@@ -98,7 +98,7 @@ function startedDaemonSet(): k8s.V1DaemonSet {
   ds.status = { observedGeneration: 1, desiredNumberScheduled: 2, currentNumberScheduled: 2, numberReady: 1, numberMisscheduled: 0 };
   return ds;
 }
-const NODE_2: k8s.V1Node = { ...NODE, metadata: { name: "n2", labels: { "kubernetes.io/hostname": "n2" } } };
+const NODE_2: k8s.V1Node = { ...NODE, metadata: { name: "n2", labels: { "kubernetes.io/hostname": "n2", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64" } } };
 
 const log = pino({ level: "silent" });
 const worker = (caches: WorkerCaches, queue: WorkerQueue, perform: Perform, mayStart = true) =>

@@ -70,7 +70,10 @@ describe("keep-warm lists", () => {
     const pod = ds.spec.template.spec!;
     assert.deepEqual(pod.nodeSelector, { pool: "general" });
     assert.deepEqual(pod.tolerations, [{ operator: "Exists" }]);
-    assert.equal(pod.affinity?.nodeAffinity, undefined, "new nodes get a pod from the DaemonSet controller");
+    // New nodes get a pod from the DaemonSet controller: no node list, only the helper's platforms.
+    assert.deepEqual(pod.affinity?.nodeAffinity, {
+      requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/os", operator: "In", values: ["linux"] }, { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }] },
+    });
     const pulls = pod.initContainers!.filter((c) => c.name.startsWith("pull-"));
     assert.deepEqual(pulls.map((c) => [c.image, c.imagePullPolicy]), [
       ["docker.io/library/nginx:1.27", "Always"],

@@ -10,7 +10,7 @@ import { planNodes, restrictToNodes } from "../../../src/prepull/targets.js";
 import { pendingOf } from "../support/daemonset-status.js";
 
 const fullNode = (name: string, options: { ready?: boolean; cordoned?: boolean; image?: string; taint?: boolean; zone?: string } = {}): k8s.V1Node => ({
-  metadata: { name, uid: `uid-${name}`, resourceVersion: "7", labels: { "kubernetes.io/hostname": name, zone: options.zone ?? "a" }, annotations: { big: "x".repeat(1000) },
+  metadata: { name, uid: `uid-${name}`, resourceVersion: "7", labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", zone: options.zone ?? "a" }, annotations: { big: "x".repeat(1000) },
     managedFields: [{ manager: "kubelet", operation: "Update", fieldsV1: { "f:status": {} } }] },
   spec: { ...(options.cordoned ? { unschedulable: true } : {}), ...(options.taint ? { taints: [{ key: "gpu", value: "true", effect: "NoSchedule" }] } : {}), podCIDR: "10.0.0.0/24" },
   status: {

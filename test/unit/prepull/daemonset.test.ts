@@ -110,24 +110,39 @@ describe("prepull DaemonSet rendering (spec §3)", () => {
     assert.equal(annotations["example.com/note"], "x");
   });
 
-  it("eligible: the workload's placement, ANDed with the node list; pod anti-affinity dropped", () => {
+  it("does not copy the workload's pod-template annotations: only --prepull-pod-annotation reaches prepull pods (docs/local-cluster.md)", () => {
+    const d = deployment();
+    d.spec!.template.metadata = { annotations: { "sim.kube-prepull.io/pull-delay": "30s", "example.com/team": "web" } };
+    const annotations = render("eligible", d).spec!.template.metadata!.annotations!;
+    assert.equal(annotations["sim.kube-prepull.io/pull-delay"], undefined);
+    assert.equal(annotations["example.com/team"], undefined);
+    const configured = renderPrepullDaemonSet({
+      workload: deploymentWorkload, object: d, request: REQUEST, nodes: "eligible", nodeNames: ["n1"],
+      config: { ...CONFIG, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "2s" } },
+    });
+    assert.equal(configured.spec!.template.metadata!.annotations!["sim.kube-prepull.io/pull-delay"], "2s");
+  });
+
+  it("eligible: the workload's placement, ANDed with Linux on the helper's architectures and the node list; pod anti-affinity dropped", () => {
     assert.deepEqual(pod.nodeSelector, { "kubernetes.io/os": "linux" });
     assert.deepEqual(pod.tolerations, deployment().spec!.template.spec!.tolerations);
     assert.equal(pod.affinity!.podAntiAffinity, undefined);
     const terms = pod.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
     assert.deepEqual(terms[0]!.matchExpressions, [
       { key: "pool", operator: "In", values: ["web"] },
+      { key: "kubernetes.io/os", operator: "In", values: ["linux"] },
+      { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] },
       { key: "kubernetes.io/hostname", operator: "In", values: ["n1", "n2"] },
     ]);
     assert.deepEqual(listedNodes(ds), ["n1", "n2"]);
   });
 
-  it("all: tolerates every taint, no selector, only the node list", () => {
+  it("all: tolerates every taint, no selector, only Linux on the helper's architectures and the node list", () => {
     const all = render("all").spec!.template.spec!;
     assert.deepEqual(all.tolerations, [{ operator: "Exists" }]);
     assert.equal(all.nodeSelector, undefined);
     assert.deepEqual(all.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms, [
-      { matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["n1", "n2"] }] },
+      { matchExpressions: [{ key: "kubernetes.io/os", operator: "In", values: ["linux"] }, { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }, { key: "kubernetes.io/hostname", operator: "In", values: ["n1", "n2"] }] },
     ]);
     assert.deepEqual(placementOf(undefined, "all"), { tolerations: [{ operator: "Exists" }] });
   });

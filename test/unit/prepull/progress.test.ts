@@ -11,7 +11,7 @@ import { withPods } from "../support/daemonset-status.js";
 const IMAGE = "registry.example/app:v2";
 
 const node = (name: string, options: { hasImage?: boolean; cordoned?: boolean } = {}): k8s.V1Node => ({
-  metadata: { name, labels: { "kubernetes.io/hostname": name } },
+  metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64" } },
   spec: options.cordoned ? { unschedulable: true } : {},
   status: { conditions: [{ type: "Ready", status: "True" }], images: options.hasImage ? [{ names: [IMAGE], sizeBytes: 1 }] : [] },
 });

@@ -30,9 +30,9 @@ const SPEC: RunSpec = {
   pod: { helperImage: "ghcr.io/kube-prepull/helper:v0.1.0", extraLabels: {}, extraAnnotations: { "sim.kube-prepull.io/pull-delay": "1s" } },
 };
 
-function node(name: string, options: { ready?: boolean; images?: string[]; pool?: string; taint?: boolean } = {}): k8s.V1Node {
+function node(name: string, options: { ready?: boolean; images?: string[]; pool?: string; taint?: boolean; os?: string; arch?: string } = {}): k8s.V1Node {
   return {
-    metadata: { name, labels: { "kubernetes.io/hostname": name, pool: options.pool ?? "web" } },
+    metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": options.os ?? "linux", "kubernetes.io/arch": options.arch ?? "amd64", pool: options.pool ?? "web" } },
     spec: options.taint ? { taints: [{ key: "dedicated", value: "x", effect: "NoSchedule" }] } : {},
     status: {
       conditions: [{ type: "Ready", status: options.ready === false ? "False" : "True" }],
@@ -124,6 +124,18 @@ describe("run: start", () => {
     assert.deepEqual(start.plan.skipped, ["b"]);
     assert.deepEqual(listedNodes(start.daemonSet), ["a", "e"]);
   });
+  it("leaves out nodes of another OS or architecture and counts them, through to the summary", () => {
+    const nodes = [node("a"), node("win", { os: "windows" }), node("z", { arch: "s390x" })];
+    const start = runStart({ id: "0123456789ab", spec: SPEC, nodes, expiresAt: new Date(T0) });
+    assert.ok(start.kind === "create");
+    assert.deepEqual([start.plan.targets, start.plan.unsupported], [["a"], 2]);
+    const step = runStep({ spec: SPEC, daemonSet: start.daemonSet, pendingPods: undefined, nodes, now: T0, deadline: T0 + 60_000, graceEnds: T0 });
+    assert.equal(step.progress.unsupported, 2);
+    assert.equal(runSummary({ result: "succeeded", message: "m", spec: SPEC, progress: step.progress, startedAt: T0, now: T0 }).nodes.unsupported, 2);
+    const none = runStart({ id: "0123456789ab", spec: SPEC, nodes: [node("win", { os: "windows" })], expiresAt: new Date(T0) });
+    assert.ok(none.kind === "nothing-to-pull");
+    assert.match(none.message, /1 node skipped: not Linux on amd64 or arm64/);
+  });
   it("lists the first wave only under --max-parallel", () => {
     const start = runStart({ id: "0123456789ab", spec: { ...SPEC, maxParallel: { kind: "count", value: 2 } }, nodes: NODES, expiresAt: new Date(T0) });
     assert.ok(start.kind === "create");
@@ -211,13 +223,15 @@ describe("run: summary", () => {
       images: ["registry.example/app:v2"],
       namespace: "ci",
       daemonSet: "prepull-run-x",
-      nodes: { targeted: 3, pulled: 2, failed: 1, skipped: 0 },
+      nodes: { targeted: 3, pulled: 2, failed: 1, skipped: 0, unsupported: 0 },
       failures: [{ node: "c", reason: "ErrImagePull", message: "boom" }],
       durationSeconds: 12.3,
     });
   });
   it("has zeros and no DaemonSet when nothing was pulled", () => {
     const summary = runSummary({ result: "succeeded", message: "already present on all 4 nodes", spec: SPEC, skipped: 4, startedAt: T0, now: T0 });
-    assert.deepEqual([summary.daemonSet, summary.nodes], [null, { targeted: 0, pulled: 0, failed: 0, skipped: 4 }]);
+    assert.deepEqual([summary.daemonSet, summary.nodes], [null, { targeted: 0, pulled: 0, failed: 0, skipped: 4, unsupported: 0 }]);
+    const elsewhere = runSummary({ result: "succeeded", message: "m", spec: SPEC, unsupported: 2, startedAt: T0, now: T0 });
+    assert.equal(elsewhere.nodes.unsupported, 2);
   });
 });

@@ -1,21 +1,29 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type * as k8s from "@kubernetes/client-node";
+import { packageRoot } from "../../../src/local-cluster/binaries.js";
 import {
+  firstNodeList,
+  HELPER_PLATFORMS,
   listedNodes,
   nextWave,
   nodeHasImage,
   nodeIsUsable,
+  nodeRunsHelper,
+  nothingToPullMessage,
   parallelLimit,
   planNodes,
   podFitsNode,
+  prepullAffinity,
   restrictToNodes,
   type Placement,
 } from "../../../src/prepull/targets.js";
 
 function node(name: string, options: { labels?: Record<string, string>; taints?: k8s.V1Taint[]; ready?: boolean; cordoned?: boolean; images?: string[][] } = {}): k8s.V1Node {
   return {
-    metadata: { name, labels: { "kubernetes.io/hostname": name, ...options.labels } },
+    metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", ...options.labels } },
     spec: { ...(options.taints ? { taints: options.taints } : {}), ...(options.cordoned ? { unschedulable: true } : {}) },
     status: {
       conditions: [{ type: "Ready", status: options.ready === false ? "False" : "True" }],
@@ -115,6 +123,62 @@ describe("node plan", () => {
     const plan = planNodes({}, [renamed, unlabelled], [{ image: "app:v1" }]);
     assert.deepEqual(plan.targets, ["ip-10-0-0-1"]);
     assert.deepEqual([...plan.hostnames], [["ip-10-0-0-1.internal", "ip-10-0-0-1"]]);
+  });
+});
+
+describe("platforms (spec §3 nodes: only Linux nodes of the helper's architectures)", () => {
+  const windows = node("win-1", { labels: { "kubernetes.io/os": "windows" } });
+  const s390x = node("z-1", { labels: { "kubernetes.io/arch": "s390x" } });
+  const arm = node("arm-1", { labels: { "kubernetes.io/arch": "arm64" } });
+  const unlabelled: k8s.V1Node = { ...node("old-1"), metadata: { name: "old-1", labels: { "kubernetes.io/hostname": "old-1" } } };
+
+  it("are the ones helper/build.sh builds the helper for", () => {
+    const build = readFileSync(path.join(packageRoot(), "helper", "build.sh"), "utf8");
+    assert.match(build, /GOOS=linux /);
+    assert.deepEqual(/^for arch in ([\w ]+); do$/m.exec(build)?.[1]?.split(" "), [...HELPER_PLATFORMS.architectures]);
+  });
+
+  it("runs the helper on Linux amd64 and arm64 only; a node without the kubelet's labels is no exception", () => {
+    assert.deepEqual([node("a"), arm, windows, s390x, unlabelled].map(nodeRunsHelper), [true, true, false, false, false]);
+  });
+
+  it("skips nodes of another OS or architecture, counted as unsupported, whatever their state", () => {
+    const downWindows = node("win-2", { labels: { "kubernetes.io/os": "windows" }, ready: false });
+    const plan = planNodes({ tolerations: [{ operator: "Exists" }] }, [node("a"), arm, windows, s390x, downWindows, unlabelled], [{ image: "app:v1" }]);
+    assert.deepEqual(plan.targets, ["a", "arm-1"]);
+    assert.deepEqual([plan.unsupported, plan.unusable, plan.skipped], [4, 0, []]);
+  });
+
+  it("counts only nodes the placement admits", () => {
+    const plan = planNodes({ nodeSelector: { "kubernetes.io/os": "windows" } }, [node("a"), windows], [{ image: "app:v1" }]);
+    assert.deepEqual([plan.targets, plan.unsupported], [[], 1]);
+    const elsewhere = planNodes({ nodeSelector: { pool: "web" } }, [node("a", { labels: { pool: "web" } }), windows], [{ image: "app:v1" }]);
+    assert.deepEqual([elsewhere.targets, elsewhere.unsupported], [["a"], 0]);
+  });
+
+  it("needs no node list for them (the DaemonSet's affinity leaves them out), and says so when nothing can pull", () => {
+    const plan = planNodes({}, [node("a"), windows, s390x], [{ image: "app:v1" }]);
+    assert.equal(firstNodeList(plan, 10), undefined);
+    const none = planNodes({}, [windows], [{ image: "app:v1" }]);
+    assert.equal(nothingToPullMessage(none), "no Ready, schedulable node can run these pods; 1 node skipped: not Linux on amd64 or arm64");
+    const present = planNodes({}, [node("a", { images: [["docker.io/library/app:v1"]] }), windows, s390x], [{ image: "app:v1" }]);
+    assert.equal(nothingToPullMessage(present), "already present on all 1 node; 2 nodes skipped: not Linux on amd64 or arm64");
+  });
+
+  it("puts Linux and the helper's architectures into every required term of the pod's affinity, before the node list", () => {
+    const platform: k8s.V1NodeSelectorRequirement[] = [
+      { key: "kubernetes.io/os", operator: "In", values: ["linux"] },
+      { key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] },
+    ];
+    assert.deepEqual(prepullAffinity({}, undefined), affinity(term(...platform)));
+    const pool = { key: "pool", operator: "In", values: ["a"] };
+    const zone = { key: "zone", operator: "Exists" };
+    const placed = prepullAffinity({ affinity: affinity(term(pool), term(zone)) }, ["n1"]);
+    const hostname = { key: "kubernetes.io/hostname", operator: "In", values: ["n1"] };
+    assert.deepEqual(placed, affinity(term(pool, ...platform, hostname), term(zone, ...platform, hostname)));
+    assert.deepEqual(listedNodes({ spec: { selector: {}, template: { spec: { containers: [], affinity: placed } } } }), ["n1"]);
+    // The affinity admits exactly the nodes nodeRunsHelper does.
+    for (const n of [node("a"), arm, windows, s390x, unlabelled]) assert.equal(podFitsNode({ affinity: prepullAffinity({}, undefined) }, n), nodeRunsHelper(n), n.metadata!.name);
   });
 });
 
