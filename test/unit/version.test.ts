@@ -45,6 +45,15 @@ describe("the version", () => {
     }
   });
 
+  it("tags the images the manifests install (kustomize images, the helper image, the chart's appVersion)", () => {
+    const kustomization = readFileSync(path.join(root, "manifests", "base", "kustomization.yaml"), "utf8");
+    assert.match(kustomization, new RegExp(`^\\s+newTag: ${IMAGE_TAG.replaceAll(".", "\\.")}$`, "m"));
+    const deployment = readFileSync(path.join(root, "manifests", "base", "deployment.yaml"), "utf8");
+    assert.ok(deployment.includes(`--helper-image=${DEFAULT_HELPER_IMAGE}`), "manifests/base/deployment.yaml names the default helper image");
+    const chart = readFileSync(path.join(root, "charts", "kube-prepull", "Chart.yaml"), "utf8");
+    assert.match(chart, new RegExp(`^appVersion: "?${VERSION.replaceAll(".", "\\.")}"?$`, "m"));
+  });
+
   it("is kube_prepull_build_info's label, with the Node.js version", async () => {
     const text = await createMetrics({ defaultMetrics: false }).registry.metrics();
     assert.ok(text.includes(`kube_prepull_build_info{version="${packageVersion}",node_version="${process.version}"} 1`), text);
