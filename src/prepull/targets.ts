@@ -123,16 +123,7 @@ export function onHelperPlatforms(affinity: k8s.V1Affinity | undefined): k8s.V1A
     { key: OS_LABEL, operator: "In", values: [HELPER_PLATFORMS.os] },
     { key: ARCH_LABEL, operator: "In", values: [...HELPER_PLATFORMS.architectures] },
   ];
-  const terms = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [{}];
-  return {
-    ...affinity,
-    nodeAffinity: {
-      ...affinity?.nodeAffinity,
-      requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: terms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), ...platform] })),
-      },
-    },
-  };
+  return withRequirements(affinity, platform);
 }
 
 export interface NodePlan {
@@ -215,13 +206,18 @@ export function nextWave(input: { listed: string[]; waiting: string[]; inFlight:
  */
 export function restrictToNodes(affinity: k8s.V1Affinity | undefined, hostnames: string[]): k8s.V1Affinity {
   const byName: k8s.V1NodeSelectorRequirement = { key: HOSTNAME_LABEL, operator: "In", values: [...hostnames] };
+  return withRequirements(affinity, [byName]);
+}
+
+/** The affinity with these requirements ANDed into each required node selector term (terms are ORed). */
+function withRequirements(affinity: k8s.V1Affinity | undefined, requirements: k8s.V1NodeSelectorRequirement[]): k8s.V1Affinity {
   const terms = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [{}];
   return {
     ...affinity,
     nodeAffinity: {
       ...affinity?.nodeAffinity,
       requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: terms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), byName] })),
+        nodeSelectorTerms: terms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), ...requirements] })),
       },
     },
   };
