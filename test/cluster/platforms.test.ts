@@ -7,22 +7,19 @@
 // The four nodes carry their own pool label and a NoSchedule taint (and not the shared nodes'
 // `type=kwok` label), and are deleted at the end: other test files neither count nor use them.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import type { RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
 import { createNamespace, startTestServe, testKubeConfig, testKubeconfigPath, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { startMain, type Finished } from "../support/cli.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
-const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
 const POOL = `platforms-${process.pid}`;
 const TAINT: k8s.V1Taint = { key: "kube-prepull.io/test-pool", value: POOL, effect: "NoSchedule" };
 const SKIPPED_NOTE = "2 nodes skipped: not Linux on amd64 or arm64";
@@ -55,16 +52,9 @@ function deployment(name: string, image: string): k8s.V1Deployment {
   };
 }
 
-function run(namespace: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [
-    MAIN, "run", ...args, "--kubeconfig", testKubeconfigPath(), "-n", namespace,
-    "--node-selector", `pool=${POOL}`, "--toleration", `${TAINT.key}=${TAINT.value}:${TAINT.effect}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+function run(namespace: string, args: string[]): Promise<Finished> {
+  return startMain(["run", ...args, "--kubeconfig", testKubeconfigPath(), "-n", namespace,
+    "--node-selector", `pool=${POOL}`, "--toleration", `${TAINT.key}=${TAINT.value}:${TAINT.effect}`]).finished;
 }
 
 describe("nodes of another OS or architecture", () => {

@@ -6,7 +6,6 @@
 // The 100 nodes carry their own label and a NoSchedule taint (and not the shared nodes' `type=kwok`
 // label), and are deleted at the end: other test files neither count nor use them.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,36 +16,21 @@ import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js
 import { renderRunDaemonSet, runImages, type RunSpec, type RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
 import { createNamespace, kubectl, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
+import { startMain, type Finished } from "../support/cli.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
 const POOL = `run-${process.pid}`;
 const NODES = 100;
 const TAINT: k8s.V1Taint = { key: "kube-prepull.io/test-pool", value: POOL, effect: "NoSchedule" };
 const RUN_SELECTOR = "kube-prepull.io/run";
 
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `kube-prepull run` on this file's pool, in `namespace`, as a child process. */
-function startRun(namespace: string, args: string[], kubeconfig = testKubeconfigPath()): { child: ChildProcess; finished: Promise<Finished> } {
-  const child = spawn(process.execPath, [
-    MAIN, "run", ...args,
-    "--kubeconfig", kubeconfig, "-n", namespace,
-    "--node-selector", `pool=${POOL}`, "--toleration", `${TAINT.key}=${TAINT.value}:${TAINT.effect}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const finished = new Promise<Finished>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-  return { child, finished };
+function startRun(namespace: string, args: string[], kubeconfig = testKubeconfigPath()): ReturnType<typeof startMain> {
+  return startMain(["run", ...args, "--kubeconfig", kubeconfig, "-n", namespace,
+    "--node-selector", `pool=${POOL}`, "--toleration", `${TAINT.key}=${TAINT.value}:${TAINT.effect}`]);
 }
 
 const run = (namespace: string, args: string[], kubeconfig?: string): Promise<Finished> => startRun(namespace, args, kubeconfig).finished;

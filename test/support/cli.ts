@@ -1,6 +1,6 @@
 // The kube-prepull command tree as unit tests build it: no output unless asked for, no signal
 // handlers, no exit code set.
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli/program.js";
@@ -24,4 +24,21 @@ export function runMain(...args: string[]): Promise<{ code: number; stdout: stri
       resolve({ code: error ? Number((error as { code?: unknown }).code) : 0, stdout, stderr });
     });
   });
+}
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the built executable as a child process (to signal it, or to wait): its streams collected. */
+export function startMain(args: string[]): { child: ChildProcess; finished: Promise<Finished> } {
+  const child = spawn(process.execPath, [path.join(packageRoot(), "dist", "src", "cli", "main.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const finished = new Promise<Finished>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, finished };
 }
