@@ -63,8 +63,9 @@ describe("kube-prepull status on the local cluster", () => {
   before(async () => {
     nodeCount = (await core.listNode({ labelSelector: "type=kwok" })).items.length;
     ns = await createNamespace(kc, "status", { "kube-prepull.io/enabled": "true" });
-    // Pulls slow enough to be seen in flight.
-    serve = await startTestServe({ name: `kube-prepull-status-${process.pid}`, pullDelay: "10s" });
+    // Pulls slow enough to be seen in flight by several CLI runs on a loaded 2-core machine (10 s
+    // was not: a CI run saw Succeeded before the first table).
+    serve = await startTestServe({ name: `kube-prepull-status-${process.pid}`, pullDelay: "30s" });
     await waitForPrepullWebhook(apps, ns.name);
   });
 
