@@ -17,6 +17,7 @@ import { measureBurst, type BurstRun } from "./burst.js";
 import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
+import { stopOnInterrupt } from "./support/interruption.js";
 import { apiserverCounter } from "./support/apiserver-metrics.js";
 import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
@@ -108,6 +109,14 @@ async function createFillerDeployments(kc: k8s.KubeConfig, count: number): Promi
   };
   await Promise.all(Array.from({ length: 32 }, worker));
   log(`${count} filler Deployments in ${FILLER_NAMESPACES} namespaces created in ${Date.now() - t0} ms`);
+}
+
+/** Ends serve (SIGTERM: it stops and exits) and waits for it. */
+async function stopServeProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill();
+  await exited;
 }
 
 async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number }> {
@@ -214,18 +223,22 @@ export async function measureOnCluster(options: {
   bare?: boolean;
   /** Deployments (replicas 0, in covered namespaces) created before serve starts: its caches' size. */
   fillerDeployments?: number;
+  /** Folder of the cluster's state (default .cluster). */
+  stateRoot?: string;
 }): Promise<ClusterRun> {
+  const stateRoot = options.stateRoot ?? STATE_ROOT;
   // Beside the cluster's state directory, which startCluster empties first.
-  const policy = path.join(STATE_ROOT, "bench-audit-policy.yaml");
-  const auditLog = path.join(STATE_ROOT, "bench-audit.log");
-  mkdirSync(STATE_ROOT, { recursive: true });
+  const policy = path.join(stateRoot, "bench-audit-policy.yaml");
+  const auditLog = path.join(stateRoot, "bench-audit.log");
+  mkdirSync(stateRoot, { recursive: true });
   writeFileSync(policy, AUDIT_POLICY);
   writeFileSync(auditLog, "");
   const { cluster } = await startBenchCluster({
-    name: "bench-api", nodes: options.nodes,
+    name: "bench-api", nodes: options.nodes, stateRoot,
     extraApiserverArgs: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=blocking"],
   });
   let serve: ChildProcess | undefined;
+  let releaseServe = (): void => undefined;
   let counter: ByteCounter | undefined;
   const run: ClusterRun = { nodes: options.nodes, pairs: [] };
   try {
@@ -247,7 +260,9 @@ export async function measureOnCluster(options: {
 
     const serveStarted = Date.now();
     const started = await startServeProcess(kubeconfig, options.pullDelay);
-    serve = started.child;
+    const serveChild = started.child;
+    serve = serveChild;
+    releaseServe = stopOnInterrupt(() => stopServeProcess(serveChild));
     const pid = serve.pid!;
     await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 600_000 });
     run.startup = { syncedMs: Date.now() - serveStarted, peakRss: peakMemoryBytes(pid) ?? 0, deployments: options.fillerDeployments ?? 0 };
@@ -311,14 +326,15 @@ export async function measureOnCluster(options: {
     }
     const captured = run.prepull?.daemonSet;
     if (options.bare && captured) {
-      serve.kill();
-      await new Promise((resolve) => serve!.once("exit", resolve));
+      await stopServeProcess(serve);
+      releaseServe();
       serve = undefined;
       run.bare = await measureBareDaemonSet(kc, captured, options.nodes, "scripted");
     }
     return run;
   } finally {
-    serve?.kill();
+    if (serve) await stopServeProcess(serve);
+    releaseServe();
     await counter?.stop();
     await cluster.stop();
   }
