@@ -2,7 +2,7 @@
 // kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes, and
 // optionally real nodes (kubelet + containerd) with a local registry (real-node/).
 // Flags follow envtest and kwokctl's binary runtime (docs/local-cluster.md explains each choice).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
@@ -73,8 +73,11 @@ export function readClusterState(stateDir: string): ClusterState | undefined {
   }
 }
 
+/** Replaces the state file whole (write, then rename): a process killed meanwhile leaves the previous one, never half of it. */
 function writeClusterState(state: ClusterState): void {
-  writeFileSync(path.join(state.stateDir, STATE_FILE), JSON.stringify(state, null, 2));
+  const file = path.join(state.stateDir, STATE_FILE);
+  writeFileSync(`${file}.new`, JSON.stringify(state, null, 2));
+  renameSync(`${file}.new`, file);
 }
 
 /**

@@ -64,6 +64,18 @@ async function interruptAt(args: string[], stateDir: string, point: RegExp, sign
   return { code, stderr, recordedPids: [...recorded], stopMs: Date.now() - signalledAt, atSignal };
 }
 
+/** After a failed test: stops what it left, by its state folder, then anything still naming that folder. */
+async function cleanUp(stateDir: string): Promise<void> {
+  await stopCluster(stateDir);
+  for (const pid of processesNaming(stateDir)) {
+    try {
+      process.kill(pid, "SIGKILL"); // ours: it names this test's own temporary folder
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 /** What is left of a cluster: live processes naming its state folder, or recorded PIDs still running for it. */
 function leftovers(stateDir: string, recordedPids: number[]): string[] {
   const running = new Set([...processesNaming(stateDir), ...recordedPids.filter((pid) => commandLine(pid)?.includes(stateDir))]);
@@ -92,7 +104,7 @@ describe("an interrupted cluster up", () => {
   });
   after(async () => {
     // Only if a test failed: stop what it left, by its own state folders.
-    for (const name of names) await stopCluster(stateDirOf(root, name));
+    for (const name of names) await cleanUp(stateDirOf(root, name));
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -127,7 +139,7 @@ describe("an interrupted benchmark", () => {
     root = mkdtempSync(path.join(os.tmpdir(), "kp-interrupt-bench-"));
   });
   after(async () => {
-    await stopCluster(stateDirOf(root, "bench-api"));
+    await cleanUp(stateDirOf(root, "bench-api"));
     rmSync(root, { recursive: true, force: true });
   });
 
