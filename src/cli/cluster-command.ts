@@ -54,7 +54,7 @@ export function clusterCommand(ctx: CliContext, interruption: () => AbortSignal)
 
   cluster
     .command("up")
-    .description("build the control plane if needed, start it with simulated (and optionally real) nodes, return when usable")
+    .description("build the control plane if needed, start it with simulated (and optionally real) nodes, return when usable (interrupted, it stops what it started)")
     .option("--nodes <n>", "number of simulated nodes", (v) => parsePositiveInteger(v), 3)
     .option("--real-nodes <n>", "number of real nodes (kubelet + containerd, root and Debian packages needed; docs/local-cluster.md)", (v) => parsePositiveInteger(v, 8), 0)
     .action(async (opts: { nodes: number; realNodes: number }) => {
