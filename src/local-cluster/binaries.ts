@@ -86,6 +86,7 @@ async function runBuildScript(script: string, what: string, goVersion: string, o
   // bash; without, in ours, so a Ctrl-C reaches it.
   const child = spawn("bash", [file], { stdio: ["ignore", "pipe", "pipe"], env, detached: options.signal !== undefined });
   const stopBuild = (): void => {
+    options.progress(`${String(options.signal?.reason)}: interrupted, stopping the build`);
     try {
       process.kill(-child.pid!, "SIGTERM");
     } catch {
