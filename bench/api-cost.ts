@@ -119,19 +119,22 @@ async function stopServeProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number }> {
+/** serve as its own process, stopped by an interruption from its spawn on (`release` once stopped otherwise). */
+async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number; release: () => void }> {
   const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
   const child = spawn(process.execPath, [main, "serve", "--kubeconfig", kubeconfig, "--port", "0", "--ops-port", "0",
     "--register", "--webhook-name", "kube-prepull-bench", "--namespace", OWN_NAMESPACE, "--no-leader-elect",
     "--prepull-pod-annotation", `sim.kube-prepull.io/pull-delay=${pullDelay}`, "--log-level", "info"],
   { stdio: ["ignore", "pipe", "inherit"] });
+  const release = stopOnInterrupt(() => stopServeProcess(child));
   for await (const line of createInterface({ input: child.stdout })) {
     const entry = JSON.parse(line) as { msg?: string; ops?: string };
     if (entry.msg === "serving" && entry.ops) {
       child.stdout.resume(); // keep draining the logs
-      return { child, opsPort: Number(new URL(entry.ops).port) };
+      return { child, opsPort: Number(new URL(entry.ops).port), release };
     }
   }
+  release();
   throw new Error("kube-prepull serve exited before serving");
 }
 
@@ -260,9 +263,8 @@ export async function measureOnCluster(options: {
 
     const serveStarted = Date.now();
     const started = await startServeProcess(kubeconfig, options.pullDelay);
-    const serveChild = started.child;
-    serve = serveChild;
-    releaseServe = stopOnInterrupt(() => stopServeProcess(serveChild));
+    serve = started.child;
+    releaseServe = started.release;
     const pid = serve.pid!;
     await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 600_000 });
     run.startup = { syncedMs: Date.now() - serveStarted, peakRss: peakMemoryBytes(pid) ?? 0, deployments: options.fillerDeployments ?? 0 };
