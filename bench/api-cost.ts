@@ -17,6 +17,7 @@ import { measureBurst, type BurstRun } from "./burst.js";
 import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
+import { stopOnInterrupt } from "./support/interruption.js";
 import { apiserverCounter } from "./support/apiserver-metrics.js";
 import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
@@ -110,19 +111,30 @@ async function createFillerDeployments(kc: k8s.KubeConfig, count: number): Promi
   log(`${count} filler Deployments in ${FILLER_NAMESPACES} namespaces created in ${Date.now() - t0} ms`);
 }
 
-async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number }> {
+/** Ends serve (SIGTERM: it stops and exits) and waits for it. */
+async function stopServeProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill();
+  await exited;
+}
+
+/** serve as its own process, stopped by an interruption from its spawn on (`release` once stopped otherwise). */
+async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number; release: () => void }> {
   const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
   const child = spawn(process.execPath, [main, "serve", "--kubeconfig", kubeconfig, "--port", "0", "--ops-port", "0",
     "--register", "--webhook-name", "kube-prepull-bench", "--namespace", OWN_NAMESPACE, "--no-leader-elect",
     "--prepull-pod-annotation", `sim.kube-prepull.io/pull-delay=${pullDelay}`, "--log-level", "info"],
   { stdio: ["ignore", "pipe", "inherit"] });
+  const release = stopOnInterrupt(() => stopServeProcess(child));
   for await (const line of createInterface({ input: child.stdout })) {
     const entry = JSON.parse(line) as { msg?: string; ops?: string };
     if (entry.msg === "serving" && entry.ops) {
       child.stdout.resume(); // keep draining the logs
-      return { child, opsPort: Number(new URL(entry.ops).port) };
+      return { child, opsPort: Number(new URL(entry.ops).port), release };
     }
   }
+  release();
   throw new Error("kube-prepull serve exited before serving");
 }
 
@@ -214,18 +226,22 @@ export async function measureOnCluster(options: {
   bare?: boolean;
   /** Deployments (replicas 0, in covered namespaces) created before serve starts: its caches' size. */
   fillerDeployments?: number;
+  /** Folder of the cluster's state (default .cluster). */
+  stateRoot?: string;
 }): Promise<ClusterRun> {
+  const stateRoot = options.stateRoot ?? STATE_ROOT;
   // Beside the cluster's state directory, which startCluster empties first.
-  const policy = path.join(STATE_ROOT, "bench-audit-policy.yaml");
-  const auditLog = path.join(STATE_ROOT, "bench-audit.log");
-  mkdirSync(STATE_ROOT, { recursive: true });
+  const policy = path.join(stateRoot, "bench-audit-policy.yaml");
+  const auditLog = path.join(stateRoot, "bench-audit.log");
+  mkdirSync(stateRoot, { recursive: true });
   writeFileSync(policy, AUDIT_POLICY);
   writeFileSync(auditLog, "");
   const { cluster } = await startBenchCluster({
-    name: "bench-api", nodes: options.nodes,
+    name: "bench-api", nodes: options.nodes, stateRoot,
     extraApiserverArgs: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=blocking"],
   });
   let serve: ChildProcess | undefined;
+  let releaseServe = (): void => undefined;
   let counter: ByteCounter | undefined;
   const run: ClusterRun = { nodes: options.nodes, pairs: [] };
   try {
@@ -248,6 +264,7 @@ export async function measureOnCluster(options: {
     const serveStarted = Date.now();
     const started = await startServeProcess(kubeconfig, options.pullDelay);
     serve = started.child;
+    releaseServe = started.release;
     const pid = serve.pid!;
     await pollUntil(async () => (await fetch(`http://127.0.0.1:${started.opsPort}/readyz`)).ok, { what: "serve /readyz", timeoutMs: 600_000 });
     run.startup = { syncedMs: Date.now() - serveStarted, peakRss: peakMemoryBytes(pid) ?? 0, deployments: options.fillerDeployments ?? 0 };
@@ -311,14 +328,15 @@ export async function measureOnCluster(options: {
     }
     const captured = run.prepull?.daemonSet;
     if (options.bare && captured) {
-      serve.kill();
-      await new Promise((resolve) => serve!.once("exit", resolve));
+      await stopServeProcess(serve);
+      releaseServe();
       serve = undefined;
       run.bare = await measureBareDaemonSet(kc, captured, options.nodes, "scripted");
     }
     return run;
   } finally {
-    serve?.kill();
+    if (serve) await stopServeProcess(serve);
+    releaseServe();
     await counter?.stop();
     await cluster.stop();
   }

@@ -4,21 +4,23 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { ensureControlPlaneBinaries } from "../src/local-cluster/binaries.js";
-import { COMPONENTS, startCluster, stopCluster, stateDirOf } from "../src/local-cluster/cluster.js";
-import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
+import { COMPONENTS } from "../src/local-cluster/cluster.js";
+import { STATE_ROOT, startBenchCluster, startInterruptibleCluster } from "./support/cluster.js";
+import { installInterruptHandlers, interruption } from "./support/interruption.js";
 import { cpuSeconds, log, machineLine, peakMemoryBytes, seconds } from "./support/machine.js";
 
 const nodesArg = process.argv.indexOf("--nodes");
 const nodeCount = nodesArg > 0 ? Number(process.argv[nodesArg + 1]) : 1000;
 
-const binaries = await ensureControlPlaneBinaries({ progress: log, env: process.env });
+installInterruptHandlers();
+const binaries = await ensureControlPlaneBinaries({ progress: log, env: process.env, signal: interruption });
 const rows: Array<[string, string]> = [];
 
 // 1. Warm `up` with the default 3 nodes, three times.
 const warm: number[] = [];
 for (let i = 0; i < 3; i++) {
   const t0 = Date.now();
-  const c = await startCluster({ name: "bench", stateRoot: STATE_ROOT, binaries, nodes: 3, env: process.env, progress: () => undefined });
+  const c = await startInterruptibleCluster({ name: "bench", stateRoot: STATE_ROOT, binaries, nodes: 3 });
   warm.push(Date.now() - t0);
   await c.stop();
 }
@@ -82,7 +84,7 @@ try {
     rows.push([`${component}: peak RSS / CPU time`, `${(peak / 2 ** 20).toFixed(0)} MiB / ${cpuSeconds(pid).toFixed(0)} s`]);
   }
 } finally {
-  await stopCluster(stateDirOf(STATE_ROOT, "bench"));
+  await cluster.stop();
 }
 
 process.stdout.write(

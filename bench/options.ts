@@ -17,6 +17,7 @@ const OPTIONS = {
   "real-mb-per-second": { default: "25", help: "real-node: registry proxy bandwidth (MB/s)" },
   "real-pairs": { default: "2", help: "real-node: rollouts with and without kube-prepull" },
   "real-cpu-limits": { default: "10m,50m,100m,250m,none", help: "real-node: prepull pod CPU limits to compare" },
+  "state-dir": { default: ".cluster", help: "folder for the benchmarks' clusters' state (relative to the checkout)" },
 } as const;
 
 export type BenchOption = keyof typeof OPTIONS;
@@ -31,7 +32,8 @@ export function benchUsage(): string {
   return [
     "Usage: npm run bench [-- options]   (or: node dist/bench/run.js [options])",
     "",
-    "Runs the benchmarks and rewrites docs/benchmarks.md (12-14 minutes with the defaults).",
+    "Runs the benchmarks and rewrites docs/benchmarks.md (12-14 minutes with the defaults). SIGINT or",
+    "SIGTERM stops every cluster and process it started, then exits 130 or 143.",
     "",
     "Options:",
     ...rows,

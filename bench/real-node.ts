@@ -7,14 +7,15 @@
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { ensureControlPlaneBinaries } from "../src/local-cluster/binaries.js";
-import { startCluster, type RunningCluster } from "../src/local-cluster/cluster.js";
+import type { RunningCluster } from "../src/local-cluster/cluster.js";
 import { bigImage, buildHelperBinaries, HELPER_IMAGE_NAME, pushImage } from "../src/local-cluster/real-node/images.js";
 import { ON_REAL_NODES } from "../src/local-cluster/real-node/node.js";
 import { pollUntil } from "../src/local-cluster/wait.js";
 import { PREPULL_RESOURCES, renderDaemonSet } from "../src/prepull/daemonset.js";
 import { decodeStatus } from "../src/prepull/progress.js";
 import { startServe, type RunningServe } from "../src/serve.js";
-import { STATE_ROOT } from "./support/cluster.js";
+import { STATE_ROOT, startInterruptibleCluster } from "./support/cluster.js";
+import { interruption } from "./support/interruption.js";
 import { log } from "./support/machine.js";
 
 export interface RealNodeOptions {
@@ -24,6 +25,8 @@ export interface RealNodeOptions {
   /** CPU limits to compare for the prepull pod's start ("none" = no CPU limit). */
   cpuLimits: string[];
   startRepeats: number;
+  /** Folder of the cluster's state (default .cluster). */
+  stateRoot?: string;
 }
 
 export interface RolloutRun {
@@ -156,8 +159,8 @@ async function startBenchServe(cluster: RunningCluster, helperImage: string): Pr
 }
 
 export async function benchmarkRealNode(options: RealNodeOptions): Promise<RealNodeResult> {
-  const binaries = await ensureControlPlaneBinaries({ progress: log, env: process.env });
-  const cluster = await startCluster({ name: "bench-real", stateRoot: STATE_ROOT, binaries, nodes: 0, realNodes: 1, env: process.env, progress: log });
+  const binaries = await ensureControlPlaneBinaries({ progress: log, env: process.env, signal: interruption });
+  const cluster = await startInterruptibleCluster({ name: "bench-real", stateRoot: options.stateRoot ?? STATE_ROOT, binaries, nodes: 0, realNodes: 1 });
   let serve: RunningServe | undefined;
   try {
     const real = cluster.state.real!;

@@ -5,6 +5,7 @@
 //                 [--scale-nodes 5000 --scale-deployments 10000]
 //                 [--real-image-mib 200 --real-mb-per-second 25 --real-pairs 2 --real-cpu-limits 10m,…,none]
 // (--skip also takes real-node.) A skipped section keeps the text of the previous run.
+// SIGINT/SIGTERM at any point stop every cluster and process it started (support/interruption.ts).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../src/local-cluster/binaries.js";
@@ -14,6 +15,7 @@ import { measureOnCluster, type ClusterRun, type PrepullRun } from "./api-cost.j
 import type { ScriptedRun } from "./scripted.js";
 import { benchmarkRealNode, type RealNodeResult } from "./real-node.js";
 import { total } from "./support/audit.js";
+import { installInterruptHandlers, interruption, unlessInterrupted } from "./support/interruption.js";
 import { log, machineLine, mebibytes, seconds, table } from "./support/machine.js";
 
 const parsed = parseBenchArguments(process.argv.slice(2));
@@ -26,6 +28,8 @@ if (parsed.kind === "error") {
   process.exit(2);
 }
 const argument = parsed.value;
+installInterruptHandlers();
+const stateRoot = path.resolve(packageRoot(), argument("state-dir"));
 const skipped = new Set(argument("skip").split(",").filter(Boolean));
 const scriptedFirst = parsed.scriptedFirst;
 const durationSeconds = Number(argument("duration"));
@@ -83,7 +87,7 @@ async function measureAllClusters(): Promise<void> {
     };
     if (!wanted.prepull && !wanted.scripted && wanted.burstDeployments === 0) continue;
     log(`cluster with ${nodes} nodes: ${JSON.stringify(wanted)}`);
-    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted, scriptedFirst, pairs: PAIRS, bare: wanted.scripted });
+    const run = await measureOnCluster({ nodes, pullDelay: PULL_DELAY, ...wanted, scriptedFirst, pairs: PAIRS, bare: wanted.scripted, stateRoot });
     clusterRuns.push(run);
     if (run.prepull) prepullRuns.push(run.prepull);
   }
@@ -93,9 +97,10 @@ async function measureAllClusters(): Promise<void> {
     log(`cluster with ${SCALE_NODES} nodes and ${SCALE_DEPLOYMENTS} Deployments`);
     // A run that cannot finish (time-outs at this size) is reported, not allowed to lose the others.
     try {
-      scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS });
+      scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS, stateRoot });
       if (scaleRun.prepull) prepullRuns.push(scaleRun.prepull);
     } catch (error) {
+      if (interruption.aborted) await unlessInterrupted(error);
       scaleFailure = (error as Error).message;
       log(`scale run failed: ${scaleFailure}`);
     }
@@ -330,6 +335,7 @@ async function realNodeSection(): Promise<string> {
     pairs: Number(argument("real-pairs")),
     cpuLimits: argument("real-cpu-limits").split(",").filter(Boolean),
     startRepeats: 2,
+    stateRoot,
   };
   log("real node: kubelet + containerd, throttled registry");
   const started = Date.now();
@@ -384,7 +390,7 @@ function previousSection(title: string): string | undefined {
 
 for (const [key, title, section] of sections) {
   const kept = skipped.has(key) ? previousSection(title) : undefined;
-  parts.push("", `## ${title}`, "", kept ? `${KEPT}\n\n${kept}` : await section());
+  parts.push("", `## ${title}`, "", kept ? `${KEPT}\n\n${kept}` : await section().catch(unlessInterrupted));
 }
 const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : `${ANALYSIS_MARKER}\n`;
 writeFileSync(file, parts.join("\n") + "\n\n" + analysis);

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../src/local-cluster/binaries.js";
 import { auditedRequests, countBetween, SCRIPT_ACCOUNT } from "./support/audit.js";
+import { stopOnInterrupt } from "./support/interruption.js";
 import { log } from "./support/machine.js";
 
 export interface ScriptedRun {
@@ -43,6 +44,10 @@ export async function measureScripted(options: {
     },
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const release = stopOnInterrupt(async () => {
+    child.kill();
+    await exited;
+  });
   let allReadyMs: number | undefined;
   let stopWatching = false;
   const watching = (async () => {
@@ -58,6 +63,7 @@ export async function measureScripted(options: {
     log(`${options.nodes} nodes, script: ${line.trim()} after ${Date.now() - t0} ms`);
   }
   const code = await exited;
+  release();
   stopWatching = true;
   await watching;
   if (code !== 0 || !seen.has("done")) throw new Error(`bench/scripted-prepull.sh exited with ${code}`);

@@ -28,9 +28,12 @@ let network: ReturnType<typeof watchNetwork> | undefined;
 
 let stopping: Promise<void> | undefined;
 const stop = (): Promise<void> => (stopping ??= stopCluster(stateDir));
+// A start in progress launches nothing more once interrupted (what it launched is in the state file).
+const interruption = new AbortController();
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     log(`${signal}: stopping the cluster`);
+    interruption.abort(signal);
     void stop().finally(() => process.exit(130));
   });
 }
@@ -46,7 +49,7 @@ try {
     const real = readClusterState(stateDir)?.real;
     return [path.resolve(stateDir), ...(real?.nodes.map((n) => n.cgroupRoot) ?? [])];
   }, process.pid, 250);
-  const cluster = await startCluster({ name: "test", stateRoot, binaries, nodes, realNodes, env: process.env, progress: log });
+  const cluster = await startCluster({ name: "test", stateRoot, binaries, nodes, realNodes, env: process.env, progress: log, signal: interruption.signal });
   log(`up in ${((Date.now() - started) / 1000).toFixed(1)}s at ${cluster.state.server} with ${nodes} simulated and ${realNodes} real node(s)`);
   const child = spawn(command[0]!, command.slice(1), {
     stdio: "inherit",

@@ -4,6 +4,7 @@ import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { ensureControlPlaneBinaries, packageRoot } from "../local-cluster/binaries.js";
 import { clusterStatus, envLines, startCluster, stateDirOf, stopCluster } from "../local-cluster/cluster.js";
+import { Interrupted } from "../local-cluster/wait.js";
 
 export interface CliContext {
   env: NodeJS.ProcessEnv;
@@ -36,7 +37,11 @@ export function clusterCommandLine(cluster: ClusterFlags, defaults: ClusterFlags
   return ["npm run -s cluster --", ...flags, subcommand].join(" ");
 }
 
-export function clusterCommand(ctx: CliContext): Command {
+/**
+ * `interruption` gives SIGINT/SIGTERM as an AbortSignal (asking installs the handlers): an
+ * interrupted `up` stops what it started and removes the state, as `down` would.
+ */
+export function clusterCommand(ctx: CliContext, interruption: () => AbortSignal): Command {
   const cluster = new Command("cluster")
     .description("run the embedded local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) on 127.0.0.1")
     .option("--name <name>", "cluster name (its state lives in <state-dir>/<name>); before or after the subcommand", DEFAULTS().name)
@@ -49,21 +54,25 @@ export function clusterCommand(ctx: CliContext): Command {
 
   cluster
     .command("up")
-    .description("build the control plane if needed, start it with simulated (and optionally real) nodes, return when usable")
+    .description("build the control plane if needed, start it with simulated (and optionally real) nodes, return when usable (interrupted, it stops what it started)")
     .option("--nodes <n>", "number of simulated nodes", (v) => parsePositiveInteger(v), 3)
     .option("--real-nodes <n>", "number of real nodes (kubelet + containerd, root and Debian packages needed; docs/local-cluster.md)", (v) => parsePositiveInteger(v, 8), 0)
     .action(async (opts: { nodes: number; realNodes: number }) => {
       const { name, stateDir: root } = cluster.opts<ClusterFlags>();
       const started = Date.now();
-      const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
+      const signal = interruption();
       const running = await startCluster({
         name,
         stateRoot: root,
-        binaries,
+        binaries: await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env, signal }),
         nodes: opts.nodes,
         realNodes: opts.realNodes,
         env: ctx.env,
         progress: (line) => ctx.err(`[cluster ${name}] ${line}`),
+        signal,
+      }).catch((error: unknown) => {
+        if (error instanceof Interrupted) throw new Interrupted(error.reason, `stopped the cluster it was starting and removed ${stateDir()}`);
+        throw error;
       });
       ctx.err(`[cluster ${name}] up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${running.state.server}, ${opts.nodes} simulated node(s), ${opts.realNodes} real node(s)`);
       if (running.state.real) ctx.err(`[cluster ${name}] registry: push to ${running.state.real.registry.addresses.push}, nodes pull from ${running.state.real.registry.addresses.pull}`);

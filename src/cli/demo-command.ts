@@ -2,13 +2,12 @@
 // kube-prepull against it, opt a namespace in, create a Deployment with the hold annotation, show
 // the prepull and the release live, print a summary, tear everything down.
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { Command } from "commander";
 import { pino } from "pino";
 import { ensureControlPlaneBinaries, packageRoot } from "../local-cluster/binaries.js";
 import { startCluster, type RunningCluster } from "../local-cluster/cluster.js";
-import { waitForPrepullWebhook, waitForServiceAccount } from "../local-cluster/wait.js";
+import { Interrupted, pause, throwIfInterrupted, waitForPrepullWebhook, waitForServiceAccount } from "../local-cluster/wait.js";
 import { decodeStatus, type PrepullStatus } from "../prepull/progress.js";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import { startServe, type RunningServe, type ServeOptions } from "../serve.js";
@@ -24,45 +23,40 @@ interface DemoFlags {
   pullSeconds: number;
 }
 
-export function demoCommand(ctx: CliContext, isTty: boolean): Command {
+/** `interruption`: SIGINT/SIGTERM as an AbortSignal; the demo then tears down what it started and exits 130/143. */
+export function demoCommand(ctx: CliContext, isTty: boolean, interruption: () => AbortSignal): Command {
   return new Command("demo")
     .description("run kube-prepull on the embedded local cluster and show a held rollout released after its images are pulled")
     .option("--nodes <n>", "simulated nodes", (v) => parsePositiveInteger(v, 1000), 8)
     .option("--pull-seconds <n>", "longest simulated pull time per node", (v) => parsePositiveInteger(v, 600), 8)
-    .action(async (flags: DemoFlags) => runDemo(ctx, isTty, flags));
+    .action(async (flags: DemoFlags) => runDemo(ctx, isTty, flags, interruption()));
 }
 
 type Say = (line: string) => void;
 
-async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promise<void> {
+async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags, signal: AbortSignal): Promise<void> {
   const say: Say = (line) => ctx.out(line);
   const t0 = Date.now();
   const at = (): string => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
   let cluster: RunningCluster | undefined;
   let serve: RunningServe | undefined;
+  const onInterrupt = (): void => ctx.err(`${String(signal.reason)}: interrupted, stopping kube-prepull and the cluster it started`);
+  signal.addEventListener("abort", onInterrupt, { once: true });
   try {
     say("kube-prepull demo: building (first run only) and starting the local cluster…");
-    cluster = await startDemoCluster(ctx, flags.nodes);
+    cluster = await startDemoCluster(ctx, flags.nodes, signal);
     say(`${at()}  cluster up: ${cluster.state.server}, ${flags.nodes} simulated nodes`);
 
     const kc = cluster.kubeConfig;
     serve = await startServe(demoServeOptions(kc, flags.pullSeconds));
     say(`${at()}  kube-prepull serving on https://127.0.0.1:${serve.admissionPort} (webhook registered with the apiserver)`);
-
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const apps = kc.makeApiClient(k8s.AppsV1Api);
-    await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { "kube-prepull.io/enabled": "true" } } } });
-    await waitForServiceAccount(core, NAMESPACE);
-    say(`${at()}  namespace ${NAMESPACE} opted in (label kube-prepull.io/enabled=true)`);
-    await waitForPrepullWebhook(apps, NAMESPACE);
-
-    const created = await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment() });
-    for (const line of createdLines(created, IMAGES, SYSTEM_ANNOTATIONS.heldBy)) say(`${at()}  ${line}`);
-
-    const timeline = await followRollout(apps, say, at, isTty);
-    const events = await core.listNamespacedEvent({ namespace: NAMESPACE, fieldSelector: "involvedObject.kind=Deployment,involvedObject.name=shop" });
-    for (const line of demoSummaryLines(timeline, events.items)) say(line);
+    await showHeldRollout(kc, { say, at, isTty, signal });
+  } catch (error) {
+    // An interruption ends whatever step ran (often with an error from a stopped request).
+    if (signal.aborted) throw new Interrupted(signal.reason, "stopped kube-prepull and the demo cluster");
+    throw error;
   } finally {
+    signal.removeEventListener("abort", onInterrupt);
     say(`${at()}  tearing down…`);
     await serve?.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
@@ -70,8 +64,34 @@ async function runDemo(ctx: CliContext, isTty: boolean, flags: DemoFlags): Promi
   }
 }
 
-async function startDemoCluster(ctx: CliContext, nodes: number): Promise<RunningCluster> {
-  const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env });
+interface Display {
+  say: Say;
+  at: () => string;
+  isTty: boolean;
+  signal: AbortSignal;
+}
+
+/** The demo proper: an opted-in namespace, a held Deployment, its prepull and release followed live, a summary. */
+async function showHeldRollout(kc: k8s.KubeConfig, { say, at, isTty, signal }: Display): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  throwIfInterrupted(signal);
+  await core.createNamespace({ body: { metadata: { name: NAMESPACE, labels: { "kube-prepull.io/enabled": "true" } } } });
+  await waitForServiceAccount(core, NAMESPACE, 60_000, signal);
+  say(`${at()}  namespace ${NAMESPACE} opted in (label kube-prepull.io/enabled=true)`);
+  await waitForPrepullWebhook(apps, NAMESPACE, 60_000, signal);
+
+  throwIfInterrupted(signal);
+  const created = await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment() });
+  for (const line of createdLines(created, IMAGES, SYSTEM_ANNOTATIONS.heldBy)) say(`${at()}  ${line}`);
+
+  const timeline = await followRollout(apps, say, at, isTty, signal);
+  const events = await core.listNamespacedEvent({ namespace: NAMESPACE, fieldSelector: "involvedObject.kind=Deployment,involvedObject.name=shop" });
+  for (const line of demoSummaryLines(timeline, events.items)) say(line);
+}
+
+async function startDemoCluster(ctx: CliContext, nodes: number, signal: AbortSignal): Promise<RunningCluster> {
+  const binaries = await ensureControlPlaneBinaries({ progress: ctx.err, env: ctx.env, signal });
   return startCluster({
     name: "demo",
     stateRoot: path.join(packageRoot(), ".cluster"),
@@ -79,6 +99,7 @@ async function startDemoCluster(ctx: CliContext, nodes: number): Promise<Running
     nodes,
     env: ctx.env,
     progress: (line) => ctx.err(`  [cluster] ${line}`),
+    signal,
   });
 }
 
@@ -156,7 +177,7 @@ async function prepullDaemonSetsGone(apps: k8s.AppsV1Api): Promise<boolean> {
   return left.items.length === 0;
 }
 
-async function followRollout(apps: k8s.AppsV1Api, say: Say, at: () => string, isTty: boolean): Promise<RolloutTimeline> {
+async function followRollout(apps: k8s.AppsV1Api, say: Say, at: () => string, isTty: boolean, signal: AbortSignal): Promise<RolloutTimeline> {
   const started = Date.now();
   const elapsed = (): number => (Date.now() - started) / 1000;
   const display = rolloutDisplay(say, at, isTty);
@@ -173,7 +194,7 @@ async function followRollout(apps: k8s.AppsV1Api, say: Say, at: () => string, is
       say(`${at()}  prepull DaemonSet deleted (the rollout has completed)`);
       return result;
     }
-    await sleep(500);
+    await pause(500, signal);
   }
   return result;
 }

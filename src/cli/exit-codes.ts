@@ -1,5 +1,6 @@
 // The exit codes of kube-prepull: CI pipelines branch on them (docs/ci-pipelines.md has the table).
 import { CommanderError } from "commander";
+import { Interrupted } from "../local-cluster/wait.js";
 import type { RunResult } from "../prepull/run.js";
 
 export const EXIT_CODES = {
@@ -17,9 +18,9 @@ export const EXIT_CODES = {
   clusterError: 5,
   /** `status WORKLOAD`: no such workload, or it has no prepull status yet. */
   notFound: 6,
-  /** `run`: interrupted by SIGINT (Ctrl-C): 128 + 2, as shells report it. */
+  /** `run`, `cluster up`, `demo`: interrupted by SIGINT (Ctrl-C), after stopping what it started: 128 + 2, as shells report it. */
   interrupted: 130,
-  /** `run`: interrupted by SIGTERM (a cancelled CI job): 128 + 15. */
+  /** `run`, `cluster up`, `demo`: interrupted by SIGTERM (a cancelled CI job), after stopping what it started: 128 + 15. */
   terminated: 143,
 } as const;
 
@@ -31,6 +32,11 @@ export class ClusterError extends Error {}
 
 /** What the command was asked about is not there: printed, then exit code 6. */
 export class NotFoundError extends Error {}
+
+/** The exit code of a command interrupted by `signal` ("SIGINT", "SIGTERM"), as a shell reports a death by it. */
+export function exitCodeOfSignal(signal: unknown): number {
+  return signal === "SIGTERM" ? EXIT_CODES.terminated : EXIT_CODES.interrupted;
+}
 
 /** The exit code of a finished `run`; `signal` is the interruption's reason ("SIGINT", "SIGTERM"). */
 export function exitCodeOfResult(result: RunResult, signal?: unknown): number {
@@ -44,15 +50,17 @@ export function exitCodeOfResult(result: RunResult, signal?: unknown): number {
     case "error":
       return EXIT_CODES.clusterError;
     case "interrupted":
-      return signal === "SIGTERM" ? EXIT_CODES.terminated : EXIT_CODES.interrupted;
+      return exitCodeOfSignal(signal);
   }
 }
 
 /**
  * The exit code for an error that ended a command: commander's own (already printed) usage errors
- * and UsageError give 2, help and version 0, ClusterError 5, NotFoundError 6, anything else 1.
+ * and UsageError give 2, help and version 0, ClusterError 5, NotFoundError 6, Interrupted 130 or
+ * 143, anything else 1.
  */
 export function exitCodeOfError(error: unknown): number {
+  if (error instanceof Interrupted) return exitCodeOfSignal(error.reason);
   if (error instanceof UsageError) return EXIT_CODES.usage;
   if (error instanceof ClusterError) return EXIT_CODES.clusterError;
   if (error instanceof NotFoundError) return EXIT_CODES.notFound;

@@ -3,6 +3,7 @@
 // handlers and sets the exit code (exit-codes.ts).
 import path from "node:path";
 import type { CliContext } from "./cluster-command.js";
+import { Interrupted } from "../local-cluster/wait.js";
 import { exitCodeOfError, isReportedByCommander } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
 
@@ -22,8 +23,8 @@ async function main(): Promise<void> {
     err: (line) => process.stderr.write(line + "\n"),
   };
   // SIGINT/SIGTERM as an AbortSignal whose reason is the signal's name. The handlers are installed
-  // only for commands that ask (serve, run), so Ctrl-C still ends the others at once; a second
-  // signal of the same kind ends any command at once.
+  // only for commands that ask (serve, run, status --watch, cluster up, demo), so Ctrl-C still
+  // ends the others at once; a second signal of the same kind ends any command at once.
   let interruption: AbortController | undefined;
   const interrupted = (): AbortSignal => {
     if (!interruption) {
@@ -53,6 +54,9 @@ async function main(): Promise<void> {
     // commander printed its usage errors (and help) already.
     if (!isReportedByCommander(error)) ctx.err(`${name}: ${(error as Error).message}`);
     process.exitCode = exitCodeOfError(error);
+    // What it started is stopped by now; whatever else still waits (a request to a component
+    // that is gone) must not hold the exit.
+    if (error instanceof Interrupted) process.exit();
   }
 }
 

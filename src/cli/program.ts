@@ -52,8 +52,8 @@ export function buildProgram(ctx: CliContext, options: ProgramOptions): Command 
   program.addCommand(serveCommand(ctx, options.onStop));
   program.addCommand(runCommand(ctx, options));
   program.addCommand(statusCommand(ctx, options));
-  program.addCommand(demoCommand(ctx, options.isTty));
-  program.addCommand(clusterCommand(ctx));
+  program.addCommand(demoCommand(ctx, options.isTty, options.interruption));
+  program.addCommand(clusterCommand(ctx, options.interruption));
   program.addCommand(versionCommand(ctx));
   inherit(program, program.name());
   return program;

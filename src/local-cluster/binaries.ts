@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { Interrupted } from "./wait.js";
 
 export interface ControlPlaneBinaries {
   dir: string;
@@ -68,6 +69,8 @@ export interface BuildOptions {
   progress: (line: string) => void;
   cacheDir?: string;
   env: NodeJS.ProcessEnv;
+  /** Stops the build (its whole process group: bash and the go commands) and throws Interrupted. */
+  signal?: AbortSignal;
 }
 
 /** Runs a build script of this repository; resolves to the last line it printed on stdout. */
@@ -78,7 +81,19 @@ async function runBuildScript(script: string, what: string, goVersion: string, o
     throw new Error(`building ${what} needs a checkout of kube-prepull (the local cluster, demo and tests): ${file} is not in the installed npm package`);
   }
   const env = { ...options.env, ...(options.cacheDir ? { KUBE_PREPULL_CACHE: options.cacheDir } : {}) };
-  const child = spawn("bash", [file], { stdio: ["ignore", "pipe", "pipe"], env });
+  if (options.signal?.aborted) throw new Interrupted(options.signal.reason);
+  // With a signal, its own process group, so an interruption stops the go commands too, not only
+  // bash; without, in ours, so a Ctrl-C reaches it.
+  const child = spawn("bash", [file], { stdio: ["ignore", "pipe", "pipe"], env, detached: options.signal !== undefined });
+  const stopBuild = (): void => {
+    options.progress(`${String(options.signal?.reason)}: interrupted, stopping the build`);
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  };
+  options.signal?.addEventListener("abort", stopBuild, { once: true });
   let stdout = "";
   let stderrTail = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -95,7 +110,8 @@ async function runBuildScript(script: string, what: string, goVersion: string, o
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", resolve);
-  });
+  }).finally(() => options.signal?.removeEventListener("abort", stopBuild));
+  if (options.signal?.aborted) throw new Interrupted(options.signal.reason);
   if (code !== 0) {
     throw new Error(
       `building ${what} failed (exit ${code}); is Go ≥ ${goVersion} installed and the Go module proxy reachable?\n${stderrTail}`,

@@ -2,7 +2,7 @@
 // kube-scheduler and kwok started as processes on 127.0.0.1, with N simulated nodes, and
 // optionally real nodes (kubelet + containerd) with a local registry (real-node/).
 // Flags follow envtest and kwokctl's binary runtime (docs/local-cluster.md explains each choice).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
@@ -11,7 +11,7 @@ import { packageRoot, type ControlPlaneBinaries } from "./binaries.js";
 import { adminKubeconfig, writeClusterPki, type ClusterPki } from "./pki.js";
 import { cleanEnvironment, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
 import { createNodes, waitForNodesReady } from "./nodes.js";
-import { pollUntil, waitForServiceAccount } from "./wait.js";
+import { Interrupted, pollUntil, throwIfInterrupted, waitForServiceAccount } from "./wait.js";
 import { checkRealNodePrerequisites } from "./real-node/prerequisites.js";
 import { startRealNodes, stopRealNodes, type RealNodesState } from "./real-node/real-nodes.js";
 
@@ -46,6 +46,11 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** More kube-apiserver flags (benchmarks: an audit policy). */
   extraApiserverArgs?: string[];
+  /**
+   * SIGINT/SIGTERM of the caller: the start stops at its next step, stops what it launched and
+   * removes the state directory (as `down`), then throws Interrupted.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunningCluster {
@@ -68,8 +73,11 @@ export function readClusterState(stateDir: string): ClusterState | undefined {
   }
 }
 
+/** Replaces the state file whole (write, then rename): a process killed meanwhile leaves the previous one, never half of it. */
 function writeClusterState(state: ClusterState): void {
-  writeFileSync(path.join(state.stateDir, STATE_FILE), JSON.stringify(state, null, 2));
+  const file = path.join(state.stateDir, STATE_FILE);
+  writeFileSync(`${file}.new`, JSON.stringify(state, null, 2));
+  renameSync(`${file}.new`, file);
 }
 
 /**
@@ -140,26 +148,30 @@ async function writeClusterFiles(stateDir: string, options: StartOptions): Promi
 
 /** Starts etcd, then kube-apiserver, then the controllers and kwok, each once the one before answers. */
 async function startControlPlane(ctx: StartContext): Promise<{ kcm: StartedProcess; kwok: StartedProcess }> {
-  const { options, launch, tls, timeoutMs } = ctx;
+  const { options, launch } = ctx;
   const { stateDir, pki, ports, server, kubeconfig, kwokConfig } = ctx.layout;
+  const healthy = (proc: StartedProcess, url: string): Promise<void> => waitHealthy(proc, url, ctx.tls, ctx.timeoutMs, options.signal);
+  throwIfInterrupted(options.signal);
   options.progress("starting etcd");
   const etcd = launch("etcd", options.binaries.etcd, etcdArgs(stateDir, pki, ports));
-  await waitHealthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`, tls, timeoutMs);
+  await healthy(etcd, `https://127.0.0.1:${ports.etcdClient}/health`);
 
+  throwIfInterrupted(options.signal);
   options.progress("starting kube-apiserver");
   const apiserver = launch("kube-apiserver", options.binaries.kubeApiserver,
     [...apiserverArgs(stateDir, pki, ports), ...(options.extraApiserverArgs ?? [])]);
   // /readyz is polled with admin credentials: anonymous requests get 401/403 while RBAC bootstraps.
-  await waitHealthy(apiserver, `${server}/readyz`, tls, timeoutMs);
+  await healthy(apiserver, `${server}/readyz`);
 
+  throwIfInterrupted(options.signal);
   options.progress("starting kube-controller-manager, kube-scheduler and kwok");
   const kcm = launch("kube-controller-manager", options.binaries.kubeControllerManager,
     controllerManagerArgs(kubeconfig, pki, ports));
   const scheduler = launch("kube-scheduler", options.binaries.kubeScheduler, schedulerArgs(kubeconfig, pki, ports));
   const kwok = launch("kwok", options.binaries.kwok, kwokArgs(kubeconfig, kwokConfig));
   await Promise.all([
-    waitHealthy(kcm, `https://127.0.0.1:${ports.controllerManager}/healthz`, tls, timeoutMs),
-    waitHealthy(scheduler, `https://127.0.0.1:${ports.scheduler}/healthz`, tls, timeoutMs),
+    healthy(kcm, `https://127.0.0.1:${ports.controllerManager}/healthz`),
+    healthy(scheduler, `https://127.0.0.1:${ports.scheduler}/healthz`),
   ]);
   return { kcm, kwok };
 }
@@ -185,6 +197,7 @@ async function addRealNodes(ctx: StartContext, count: number, core: k8s.CoreV1Ap
     },
     started: ctx.started,
     timeoutMs: ctx.timeoutMs,
+    signal: options.signal,
   });
   writeClusterState(state);
 }
@@ -196,24 +209,25 @@ function logTails(started: StartedProcess[]): string {
     .join("\n");
 }
 
-export async function startCluster(options: StartOptions): Promise<RunningCluster> {
-  const stateDir = path.resolve(stateDirOf(options.stateRoot, options.name));
-  const timeoutMs = options.startTimeoutMs ?? 120_000;
-  // A previous run that crashed may have left processes and state behind.
-  await stopCluster(stateDir);
-  const layout = await writeClusterFiles(stateDir, options);
-  const { pki, server, kubeconfig } = layout;
-
-  const state: ClusterState = {
+/** The state as `up` first records it: where everything is, no process yet. */
+function initialState(options: StartOptions, layout: ClusterLayout): ClusterState {
+  return {
     name: options.name,
-    stateDir,
-    kubeconfig,
-    server,
+    stateDir: layout.stateDir,
+    kubeconfig: layout.kubeconfig,
+    server: layout.server,
     binDir: options.binaries.dir,
     ports: layout.ports,
     pids: {},
     startedAt: new Date().toISOString(),
   };
+}
+
+/** The start steps' shared context; every launch is recorded in the state file before anything else runs. */
+function startContext(options: StartOptions, layout: ClusterLayout, timeoutMs: number): StartContext {
+  const state = initialState(options, layout);
+  // Written before the first process starts, so `down` (and an interrupted `up`) finds everything.
+  writeClusterState(state);
   const env = cleanEnvironment(options.env);
   const started: StartedProcess[] = [];
   const launch = (component: Component, command: string, args: string[]): StartedProcess => {
@@ -223,31 +237,61 @@ export async function startCluster(options: StartOptions): Promise<RunningCluste
     writeClusterState(state);
     return proc;
   };
+  const { pki } = layout;
   const tls = { ca: pki.ca.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
-  const ctx: StartContext = { options, layout, state, env, started, launch, tls, timeoutMs };
+  return { options, layout, state, env, started, launch, tls, timeoutMs };
+}
 
+/** The nodes, then the default ServiceAccount: the cluster is usable once they are there. */
+async function addNodes(ctx: StartContext, processes: { kcm: StartedProcess; kwok: StartedProcess }): Promise<k8s.KubeConfig> {
+  const { options, timeoutMs } = ctx;
+  const signal = options.signal;
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(ctx.layout.kubeconfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  if (options.nodes > 0) {
+    throwIfInterrupted(signal);
+    options.progress(`creating ${options.nodes} simulated node(s)`);
+    await createNodes(core, options.nodes, { signal });
+    await waitForNodesReady(core, options.nodes, {
+      timeoutMs: Math.max(timeoutMs, options.nodes * 300),
+      progress: options.progress,
+      stillRunning: () => assertRunning(processes.kwok),
+      signal,
+    });
+  }
+  if ((options.realNodes ?? 0) > 0) {
+    throwIfInterrupted(signal);
+    await addRealNodes(ctx, options.realNodes!, core);
+  }
+  throwIfInterrupted(signal);
+  options.progress("waiting for the default ServiceAccount");
+  assertRunning(processes.kcm);
+  await waitForServiceAccount(core, "default", timeoutMs, signal);
+  return kubeConfig;
+}
+
+export async function startCluster(options: StartOptions): Promise<RunningCluster> {
+  const stateDir = path.resolve(stateDirOf(options.stateRoot, options.name));
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  // A previous run that crashed may have left processes and state behind.
+  await stopCluster(stateDir);
+  let ctx: StartContext | undefined;
   try {
-    const { kcm, kwok } = await startControlPlane(ctx);
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromFile(kubeconfig);
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-    if (options.nodes > 0) {
-      options.progress(`creating ${options.nodes} simulated node(s)`);
-      await createNodes(core, options.nodes);
-      await waitForNodesReady(core, options.nodes, {
-        timeoutMs: Math.max(timeoutMs, options.nodes * 300),
-        progress: options.progress,
-        stillRunning: () => assertRunning(kwok),
-      });
-    }
-    if ((options.realNodes ?? 0) > 0) await addRealNodes(ctx, options.realNodes!, core);
-    options.progress("waiting for the default ServiceAccount");
-    assertRunning(kcm);
-    await waitForServiceAccount(core, "default", timeoutMs);
-    return { state, kubeConfig, stop: () => stopCluster(stateDir) };
+    throwIfInterrupted(options.signal);
+    ctx = startContext(options, await writeClusterFiles(stateDir, options), timeoutMs);
+    const processes = await startControlPlane(ctx);
+    const kubeConfig = await addNodes(ctx, processes);
+    throwIfInterrupted(options.signal);
+    return { state: ctx.state, kubeConfig, stop: () => stopCluster(stateDir) };
   } catch (error) {
+    if (options.signal?.aborted) {
+      options.progress(`${String(options.signal.reason)}: interrupted, stopping what it started`);
+      await stopCluster(stateDir).catch(() => undefined);
+      throw new Interrupted(options.signal.reason);
+    }
     // Read before stopCluster removes the state directory the logs are in.
-    const logs = logTails(started);
+    const logs = logTails(ctx?.started ?? []);
     await stopCluster(stateDir).catch(() => undefined);
     throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
   }
@@ -464,10 +508,11 @@ async function waitHealthy(
   url: string,
   tls: { ca: string; cert: string; key: string },
   timeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   await pollUntil(async () => {
     assertRunning(proc);
     return (await httpsStatus(url, tls)) === 200;
-  }, { what: `${proc.name} to answer 200 on ${url}`, timeoutMs, isFatal: (error) => error instanceof ProcessExited });
+  }, { what: `${proc.name} to answer 200 on ${url}`, timeoutMs, signal, isFatal: (error) => error instanceof ProcessExited });
 }
 

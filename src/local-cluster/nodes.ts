@@ -1,7 +1,7 @@
 // Simulated nodes: plain Node objects that kwok (started with --manage-all-nodes) keeps Ready and
 // whose pods it moves through their lifecycle (tools/controlplane/kwok/stages.yaml).
-import { setTimeout as sleep } from "node:timers/promises";
 import type * as k8s from "@kubernetes/client-node";
+import { pause, throwIfInterrupted } from "./wait.js";
 
 export interface NodeOptions {
   /** Name prefix; nodes are named <prefix>-0001, <prefix>-0002, … */
@@ -12,6 +12,8 @@ export interface NodeOptions {
   taints?: k8s.V1Taint[];
   /** Parallel create requests. */
   concurrency?: number;
+  /** Stops creating (Interrupted) when it fires. */
+  signal?: AbortSignal;
 }
 
 export function nodeName(prefix: string, index: number): string {
@@ -61,6 +63,7 @@ export async function createNodes(core: k8s.CoreV1Api, count: number, options: N
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
+      throwIfInterrupted(options.signal);
       const name = names[next++]!;
       try {
         await core.createNode({ body: simulatedNode(name, options) });
@@ -83,11 +86,12 @@ export function isNodeSchedulable(node: k8s.V1Node): boolean {
 export async function waitForNodesReady(
   core: k8s.CoreV1Api,
   count: number,
-  options: { timeoutMs: number; progress: (line: string) => void; stillRunning: () => void },
+  options: { timeoutMs: number; progress: (line: string) => void; stillRunning: () => void; signal?: AbortSignal },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   let lastReported = -1;
   for (;;) {
+    throwIfInterrupted(options.signal);
     options.stillRunning();
     const nodes = await core.listNode({ labelSelector: "type=kwok" });
     const ready = nodes.items.filter(isNodeSchedulable).length;
@@ -97,6 +101,6 @@ export async function waitForNodesReady(
       lastReported = ready;
     }
     if (Date.now() > deadline) throw new Error(`timed out: ${ready}/${count} nodes Ready and schedulable`);
-    await sleep(500);
+    await pause(500, options.signal);
   }
 }

@@ -2,7 +2,7 @@
 // each one with everything it started), logged to files, and found again by PID after a crash of
 // the process that started them.
 import { spawn } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { openSync, closeSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface StartedProcess {
@@ -65,6 +65,14 @@ export function commandLine(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** PIDs of running processes (other than this one) whose command line names `marker`. */
+export function processesNaming(marker: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && commandLine(pid)?.includes(marker));
 }
 
 /**

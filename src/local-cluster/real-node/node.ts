@@ -7,7 +7,7 @@ import path from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import type { PemKeyPair } from "../../tls/certificates.js";
 import { kubeconfigFor } from "../pki.js";
-import { commandLine, startProcess, stopProcessGroup, type StartedProcess } from "../processes.js";
+import { commandLine, processesNaming, startProcess, stopProcessGroup, type StartedProcess } from "../processes.js";
 import {
   createCgroupRoot, createPodNetwork, deletePodNetwork, hostLeftovers, hostNamesFor, missingHostDirs, removeCgroupRoot, removeCniCache,
   removeContainerLogLinks, removeCreatedHostDirs, unmountAllUnder,
@@ -280,14 +280,6 @@ function shimSockets(dir: string): string[] {
     }
   }
   return sockets.filter((s) => s.startsWith("/run/containerd/s/"));
-}
-
-/** PIDs of processes whose command line names `marker` (the node's containerd shims name its socket). */
-function processesNaming(marker: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => pid !== process.pid && commandLine(pid)?.includes(marker));
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ControlPlaneBinaries } from "../binaries.js";
 import { isNodeSchedulable } from "../nodes.js";
 import { issueNodeCertificate } from "../pki.js";
 import { stopProcessGroup, type StartedProcess } from "../processes.js";
-import { pollUntil } from "../wait.js";
+import { pollUntil, throwIfInterrupted } from "../wait.js";
 import { freePodSubnet } from "./host.js";
 import { buildHelperBinaries, PAUSE_IMAGE_NAME, pushImage, STANDARD_IMAGES } from "./images.js";
 import { prepareRealNode, startContainerd, startKubelet, stopRealNode, type RealNodeState } from "./node.js";
@@ -46,6 +46,8 @@ export interface RealNodesOptions {
   /** Processes started, for the caller's failure report. */
   started: StartedProcess[];
   timeoutMs: number;
+  /** Stops between steps (Interrupted); what was started is recorded, and the caller stops it. */
+  signal?: AbortSignal;
 }
 
 export function realNodeName(index: number): string {
@@ -74,7 +76,8 @@ async function startRegistry(options: RealNodesOptions, state: RealNodesState): 
   options.record(state);
   const a = state.registry.addresses;
   const checks: [string, number][] = [[`http://${a.push}/v2/`, 200], [`http://127.0.0.1:${ports.authRegistry}/v2/`, 401], [`http://${a.pull}/v2/`, 200], [`http://${a.authPull}/v2/`, 401]];
-  await Promise.all(checks.map(([url, expected]) => pollUntil(async () => (await httpStatus(url)) === expected, { what: `the local registry at ${url}`, timeoutMs: options.timeoutMs })));
+  await Promise.all(checks.map(([url, expected]) => pollUntil(async () => (await httpStatus(url)) === expected,
+    { what: `the local registry at ${url}`, timeoutMs: options.timeoutMs, signal: options.signal })));
 }
 
 async function pushStandardImages(options: RealNodesOptions, state: RealNodesState): Promise<void> {
@@ -82,19 +85,20 @@ async function pushStandardImages(options: RealNodesOptions, state: RealNodesSta
   mkdirSync(work, { recursive: true });
   const helpers = await buildHelperBinaries(path.join(work, "helper"), options.env);
   for (const recipe of STANDARD_IMAGES) {
+    throwIfInterrupted(options.signal);
     await pushImage({ crane: options.binaries.crane, registry: state.registry.addresses.push, recipe, helpers, workDir: work });
   }
 }
 
 class NodeProcessExited extends Error {}
 
-async function waitForRealNodes(core: k8s.CoreV1Api, names: string[], timeoutMs: number, stillRunning: () => void): Promise<void> {
+async function waitForRealNodes(core: k8s.CoreV1Api, names: string[], timeoutMs: number, stillRunning: () => void, signal: AbortSignal | undefined): Promise<void> {
   await pollUntil(async () => {
     stillRunning();
     const nodes = await core.listNode({ labelSelector: "type=real" });
     const ready = nodes.items.filter((n) => names.includes(n.metadata!.name!) && isNodeSchedulable(n));
     return ready.length === names.length;
-  }, { what: `real node(s) ${names.join(", ")} to be Ready`, timeoutMs, isFatal: (e) => e instanceof NodeProcessExited });
+  }, { what: `real node(s) ${names.join(", ")} to be Ready`, timeoutMs, signal, isFatal: (e) => e instanceof NodeProcessExited });
 }
 
 /** Starts the registry, pushes the standard images and starts `count` real nodes. */
@@ -107,11 +111,13 @@ export async function startRealNodes(options: RealNodesOptions): Promise<RealNod
   };
   options.progress("starting the local registry");
   await startRegistry(options, state);
+  throwIfInterrupted(options.signal);
   options.progress("building and pushing the helper, sandbox and test images");
   await pushStandardImages(options, state);
   const a = state.registry.addresses;
   const processes: StartedProcess[] = [];
   for (let i = 1; i <= options.count; i++) {
+    throwIfInterrupted(options.signal);
     const name = realNodeName(i);
     const dir = path.join(options.stateDir, "real-nodes", name);
     const [kubelet, healthz] = await options.freePorts(2);
@@ -136,7 +142,7 @@ export async function startRealNodes(options: RealNodesOptions): Promise<RealNod
   await waitForRealNodes(options.core, state.nodes.map((n) => n.name), options.timeoutMs, () => {
     const dead = processes.find((p) => p.exited());
     if (dead) throw new NodeProcessExited(`${dead.name} exited (${JSON.stringify(dead.exited())}); see ${dead.logFile}`);
-  });
+  }, options.signal);
   return state;
 }
 
