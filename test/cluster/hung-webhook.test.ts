@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { SYSTEM_ANNOTATIONS } from "../../src/prepull/annotations.js";
 import { WEBHOOK_TIMEOUT_SECONDS } from "../../src/admission/webhook-configuration.js";
-import { apiErrorMessage, createNamespace, kubectl, testKubeConfig, testKubeconfigPath, waitForPrepullWebhook } from "../support/cluster.js";
+import { apiErrorMessage, createNamespace, kubectl, scopeWebhooksTo, testKubeConfig, testKubeconfigPath, waitForPrepullWebhook } from "../support/cluster.js";
 import { startReplica, stopReplicas, type Replica } from "../support/replicas.js";
 
 const kc = testKubeConfig();
@@ -40,19 +40,6 @@ async function timed<T>(call: () => Promise<T>): Promise<{ ms: number; answer: T
 
 const hasRequest = (d: k8s.V1Deployment): boolean => d.metadata?.annotations?.[SYSTEM_ANNOTATIONS.request] !== undefined;
 
-/**
- * On the shared cluster every test's `serve --register` covers every namespace labelled
- * kube-prepull.io/enabled=true: this one's webhooks cover only its own namespace (by name) and no
- * other's cover it, so the SIGSTOP slows no other test and only this serve answers here.
- */
-async function scopeToNamespace(namespace: string): Promise<void> {
-  const selector = { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [namespace] }] };
-  const mutating = await admission.readMutatingWebhookConfiguration({ name: WEBHOOK });
-  const patch = mutating.webhooks!.map((_w, i) => ({ op: "replace", path: `/webhooks/${i}/namespaceSelector`, value: selector }));
-  await admission.patchMutatingWebhookConfiguration({ name: WEBHOOK, body: patch }, jsonPatch);
-  await admission.patchValidatingWebhookConfiguration({ name: WEBHOOK, body: patch }, jsonPatch);
-}
-
 describe("a hung kube-prepull (SIGSTOP)", () => {
   let ns: { name: string; remove: () => Promise<void> };
   let replica: Replica | undefined;
@@ -61,7 +48,7 @@ describe("a hung kube-prepull (SIGSTOP)", () => {
   before(async () => {
     ns = await createNamespace(kc, "hung");
     replica = await startReplica("hung", ["--kubeconfig", testKubeconfigPath(), "--register", "--webhook-name", WEBHOOK, "--no-leader-elect", "--log-level", "warn"]);
-    await scopeToNamespace(ns.name);
+    await scopeWebhooksTo(kc, WEBHOOK, ns.name);
     await waitForPrepullWebhook(apps, ns.name);
   });
   after(async () => {

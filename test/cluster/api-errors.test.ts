@@ -1,0 +1,139 @@
+// Persistent API errors (issue 15 item 5, docs/architecture.md#api-errors): a prepull DaemonSet the
+// API server keeps refusing. `serve` runs as a child process whose every API request goes through a
+// counting proxy (test/support/request-counter.ts), so the cost of the failure is counted in
+// requests. Two refusals of the real apiserver:
+//   - a ResourceQuota of 0 DaemonSets (403 Forbidden, will not heal by itself): Failed at once with
+//     the quota's message, the hold released, one Warning Event, one create;
+//   - a third-party webhook on DaemonSets that is down with failurePolicy Fail (500, may heal):
+//     retried with per-key exponential backoff until the hold deadline (30 s), then Failed.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js";
+import { createNamespace, kubectl, scopeWebhooksTo, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { freePort } from "../support/prometheus.js";
+import { startReplica, stopReplicas, type Replica } from "../support/replicas.js";
+import { startRequestCounter, type RequestCounter } from "../support/request-counter.js";
+
+const kc = testKubeConfig();
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+const WEBHOOK = `kube-prepull-errors-${process.pid}`;
+const BROKEN = `kube-prepull-test-broken-${process.pid}`;
+
+function heldDeployment(name: string, holdTimeout?: string): k8s.V1Deployment {
+  return {
+    metadata: { name, annotations: { "kube-prepull.io/hold": "true", ...(holdTimeout ? { "kube-prepull.io/hold-timeout": holdTimeout } : {}) } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: `example.com/${name}:1` }] } },
+    },
+  };
+}
+
+const statusOf = (d: k8s.V1Deployment): PrepullStatus | undefined => decodeStatus(d.metadata?.annotations?.["kube-prepull.io/status"]);
+
+async function finished(namespace: string, name: string, timeoutMs: number): Promise<k8s.V1Deployment> {
+  let seen: k8s.V1Deployment | undefined;
+  await waitUntil(async () => {
+    seen = await apps.readNamespacedDeployment({ namespace, name });
+    return statusOf(seen)?.phase === "Failed" && seen.metadata?.annotations?.["kube-prepull.io/held-by"] === undefined;
+  }, { what: `${namespace}/${name} Failed and released`, timeoutMs });
+  return seen!;
+}
+
+async function warnings(namespace: string, name: string): Promise<k8s.CoreV1Event[]> {
+  const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name},type=Warning` });
+  return events.items;
+}
+
+describe("persistent API errors on the prepull DaemonSet", () => {
+  let dir: string;
+  let counter: RequestCounter;
+  let replica: Replica | undefined;
+  let quota: { name: string; remove: () => Promise<void> };
+  let broken: { name: string; remove: () => Promise<void> };
+  const creates = (namespace: string): number[] =>
+    counter.requests().filter((r) => r.method === "POST" && r.path === `/apis/apps/v1/namespaces/${namespace}/daemonsets`).map((r) => r.at);
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "kube-prepull-errors-"));
+    counter = await startRequestCounter(dir);
+    quota = await createNamespace(kc, "quota");
+    broken = await createNamespace(kc, "broken");
+    await core.createNamespacedResourceQuota({ namespace: quota.name, body: { metadata: { name: "no-daemonsets" }, spec: { hard: { "count/daemonsets.apps": "0" } } } });
+    // Until the quota controller has filled in its status, admission refuses with "status unknown".
+    await waitUntil(async () => (await core.readNamespacedResourceQuota({ namespace: quota.name, name: "no-daemonsets" })).status?.hard !== undefined, { what: "the quota's status" });
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name: BROKEN },
+        webhooks: [{
+          name: "broken.daemonsets.example.com",
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+          failurePolicy: "Fail",
+          timeoutSeconds: 1,
+          namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [broken.name] }] },
+          clientConfig: { url: `https://127.0.0.1:${await freePort()}/validate` },
+          rules: [{ apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE"], resources: ["daemonsets"], scope: "Namespaced" }],
+        }],
+      },
+    });
+    replica = await startReplica("errors", ["--kubeconfig", counter.kubeconfig, "--register", "--webhook-name", WEBHOOK, "--no-leader-elect", "--log-level", "warn"]);
+    await scopeWebhooksTo(kc, WEBHOOK, quota.name, broken.name);
+    await waitForPrepullWebhook(apps, quota.name);
+    await waitForPrepullWebhook(apps, broken.name);
+  });
+  after(async () => {
+    if (replica) await stopReplicas([replica]);
+    await kubectl(["delete", "--ignore-not-found", "mutatingwebhookconfiguration,validatingwebhookconfiguration", WEBHOOK]).catch(() => undefined);
+    await kubectl(["delete", "--ignore-not-found", "validatingwebhookconfiguration", BROKEN]).catch(() => undefined);
+    await counter.stop();
+    await quota.remove();
+    await broken.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a quota of 0 DaemonSets (403): Failed at once with the quota's message, the hold released, one Warning, one create", async () => {
+    const start = Date.now();
+    await apps.createNamespacedDeployment({ namespace: quota.name, body: heldDeployment("web") });
+    const done = await finished(quota.name, "web", 20_000);
+    const failedAfterMs = Date.now() - start;
+    const status = statusOf(done)!;
+    assert.match(status.message ?? "", /^could not create daemonset\/prepull-web-[0-9a-f]+: daemonsets\.apps "prepull-web-[0-9a-f]+" is forbidden: exceeded quota: no-daemonsets/);
+    assert.notEqual(done.spec!.paused, true, "the rollout is no longer paused");
+    // Leave time for a hot loop to show.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    const events = await warnings(quota.name, "web");
+    assert.deepEqual(events.map((e) => e.reason), ["PrepullFailed"]);
+    assert.equal(events[0]!.count ?? 1, 1);
+    assert.equal(events[0]!.message, status.message);
+    const count = creates(quota.name).length;
+    console.log(`quota: Failed after ${(failedAfterMs / 1000).toFixed(1)} s; DaemonSet creates in ${((Date.now() - start) / 1000).toFixed(0)} s: ${count}`);
+    assert.equal(count, 1, "an error that will not heal is not retried");
+  });
+
+  it("a DaemonSet webhook that is down (500): retried with exponential backoff, Failed at the hold deadline with its message", async () => {
+    const start = Date.now();
+    await apps.createNamespacedDeployment({ namespace: broken.name, body: heldDeployment("api", "30s") });
+    const done = await finished(broken.name, "api", 45_000);
+    const failedAfterMs = Date.now() - start;
+    const status = statusOf(done)!;
+    assert.match(status.message ?? "", /^could not create daemonset\/prepull-api-[0-9a-f]+ within 30s: Internal error occurred: failed calling webhook "broken\.daemonsets\.example\.com"/);
+    assert.ok(failedAfterMs >= 29_000 && failedAfterMs <= 40_000, `Failed at the 30 s deadline, not before nor long after (${failedAfterMs} ms)`);
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    assert.deepEqual((await warnings(broken.name, "api")).map((e) => e.reason), ["PrepullFailed"]);
+    const times = creates(broken.name);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    console.log(`webhook down: Failed after ${(failedAfterMs / 1000).toFixed(1)} s; ${times.length} DaemonSet creates, gaps ${gaps.map((g) => (g / 1000).toFixed(2)).join(", ")} s`);
+    // 5 ms doubling: 13 tries in 30 s; a retry every 1–2 s would be 15–30.
+    assert.ok(times.length >= 5 && times.length <= 15, `${times.length} creates in 30 s`);
+    assert.ok(gaps.at(-1)! >= 5_000 && gaps.at(-2)! >= 2_500, "the gaps between tries grow");
+    assert.ok(times.at(-1)! <= start + 30_000, "no create after the deadline");
+  });
+});
