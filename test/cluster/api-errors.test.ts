@@ -58,6 +58,7 @@ describe("persistent API errors on the prepull DaemonSet", () => {
   let replica: Replica | undefined;
   let quota: { name: string; remove: () => Promise<void> };
   let broken: { name: string; remove: () => Promise<void> };
+  let churn: { name: string; remove: () => Promise<void> };
   const creates = (namespace: string): number[] =>
     counter.requests().filter((r) => r.method === "POST" && r.path === `/apis/apps/v1/namespaces/${namespace}/daemonsets`).map((r) => r.at);
 
@@ -66,6 +67,7 @@ describe("persistent API errors on the prepull DaemonSet", () => {
     counter = await startRequestCounter(dir);
     quota = await createNamespace(kc, "quota");
     broken = await createNamespace(kc, "broken");
+    churn = await createNamespace(kc, "churn");
     await core.createNamespacedResourceQuota({ namespace: quota.name, body: { metadata: { name: "no-daemonsets" }, spec: { hard: { "count/daemonsets.apps": "0" } } } });
     // Until the quota controller has filled in its status, admission refuses with "status unknown".
     await waitUntil(async () => (await core.readNamespacedResourceQuota({ namespace: quota.name, name: "no-daemonsets" })).status?.hard !== undefined, { what: "the quota's status" });
@@ -90,12 +92,20 @@ describe("persistent API errors on the prepull DaemonSet", () => {
     await waitForPrepullWebhook(apps, broken.name);
   });
   after(async () => {
+    // Every request serve made, by verb and resource (watches count once, when opened).
+    const byKind = new Map<string, number>();
+    for (const r of counter.requests()) {
+      const resource = /\/([a-z]+)(?:\/[^/]+)?$/.exec(r.path.replace(/\/namespaces\/[^/]+(?=\/)/, ""))?.[1] ?? r.path;
+      byKind.set(`${r.method} ${resource}`, (byKind.get(`${r.method} ${resource}`) ?? 0) + 1);
+    }
+    console.log(`serve's requests: ${[...byKind].sort().map(([k, n]) => `${k} ${n}`).join(", ")}`);
     if (replica) await stopReplicas([replica]);
     await kubectl(["delete", "--ignore-not-found", "mutatingwebhookconfiguration,validatingwebhookconfiguration", WEBHOOK]).catch(() => undefined);
     await kubectl(["delete", "--ignore-not-found", "validatingwebhookconfiguration", BROKEN]).catch(() => undefined);
     await counter.stop();
     await quota.remove();
     await broken.remove();
+    await churn.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -119,9 +129,17 @@ describe("persistent API errors on the prepull DaemonSet", () => {
   });
 
   it("a DaemonSet webhook that is down (500): retried with exponential backoff, Failed at the hold deadline with its message", async () => {
+    // Meanwhile another team's Deployment changes every 0.5 s: workload events elsewhere must not
+    // retry the failing prepull (they did, past its backoff: the 1–2 s loop of issue 15).
+    await apps.createNamespacedDeployment({ namespace: churn.name, body: { ...heldDeployment("other"), metadata: { name: "other" } } });
+    let ticks = 0;
+    const ticking = setInterval(() => {
+      const body = { metadata: { annotations: { "example.com/tick": String(++ticks) } } };
+      apps.patchNamespacedDeployment({ namespace: churn.name, name: "other", body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)).catch(() => undefined);
+    }, 500);
     const start = Date.now();
     await apps.createNamespacedDeployment({ namespace: broken.name, body: heldDeployment("api", "30s") });
-    const done = await finished(broken.name, "api", 45_000);
+    const done = await finished(broken.name, "api", 45_000).finally(() => clearInterval(ticking));
     const failedAfterMs = Date.now() - start;
     const status = statusOf(done)!;
     assert.match(status.message ?? "", /^could not create daemonset\/prepull-api-[0-9a-f]+ within 30s: Internal error occurred: failed calling webhook "broken\.daemonsets\.example\.com"/);
@@ -130,7 +148,7 @@ describe("persistent API errors on the prepull DaemonSet", () => {
     assert.deepEqual((await warnings(broken.name, "api")).map((e) => e.reason), ["PrepullFailed"]);
     const times = creates(broken.name);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    console.log(`webhook down: Failed after ${(failedAfterMs / 1000).toFixed(1)} s; ${times.length} DaemonSet creates, gaps ${gaps.map((g) => (g / 1000).toFixed(2)).join(", ")} s`);
+    console.log(`webhook down: Failed after ${(failedAfterMs / 1000).toFixed(1)} s; ${ticks} other workload changes; ${times.length} DaemonSet creates, gaps ${gaps.map((g) => (g / 1000).toFixed(2)).join(", ")} s`);
     // 5 ms doubling: 13 tries in 30 s; a retry every 1–2 s would be 15–30.
     assert.ok(times.length >= 5 && times.length <= 15, `${times.length} creates in 30 s`);
     assert.ok(gaps.at(-1)! >= 5_000 && gaps.at(-2)! >= 2_500, "the gaps between tries grow");
