@@ -1,7 +1,8 @@
 // The controller's worker: takes keys off the work queue one at a time, reconciles the workload (or
 // keep-warm list) behind each from the caches, performs the actions, and hands the key back to the
 // queue: forgotten on success, retried with per-key backoff on failure (as controller-runtime's
-// reconcile loop does). Its ports are small interfaces so the loop is tested against fakes
+// reconcile loop does). A refused DaemonSet create is remembered per workload and given to the next
+// reconcile, which decides whether the prepull fails now or at its deadline (api-errors.ts). Its ports are small interfaces so the loop is tested against fakes
 // (test/unit/controller/worker.test.ts).
 import type { Logger } from "pino";
 import { createFailureOf, type CreateFailure } from "./api-errors.js";
