@@ -5,17 +5,22 @@
 //   - a ResourceQuota of 0 DaemonSets (403 Forbidden, will not heal by itself): Failed at once with
 //     the quota's message, the hold released, one Warning Event, one create;
 //   - a third-party webhook on DaemonSets that is down with failurePolicy Fail (500, may heal):
-//     retried with per-key exponential backoff until the hold deadline (30 s), then Failed.
+//     retried with per-key exponential backoff until the hold deadline (30 s), then Failed;
+//   - a serve running as a ServiceAccount with the manifests' RBAC minus `create daemonsets` (403).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+import { renderWebhookConfigurations, WEBHOOK_TIMEOUT_SECONDS } from "../../src/admission/webhook-configuration.js";
+import { packageRoot } from "../../src/local-cluster/binaries.js";
 import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js";
+import { generateLocalTls } from "../../src/serve.js";
 import { createNamespace, kubectl, scopeWebhooksTo, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
 import { freePort } from "../support/prometheus.js";
-import { startReplica, stopReplicas, type Replica } from "../support/replicas.js";
+import { isReady, startReplica, stopReplicas, type Replica } from "../support/replicas.js";
 import { startRequestCounter, type RequestCounter } from "../support/request-counter.js";
 
 const kc = testKubeConfig();
@@ -153,5 +158,74 @@ describe("persistent API errors on the prepull DaemonSet", () => {
     assert.ok(times.length >= 5 && times.length <= 15, `${times.length} creates in 30 s`);
     assert.ok(gaps.at(-1)! >= 5_000 && gaps.at(-2)! >= 2_500, "the gaps between tries grow");
     assert.ok(times.at(-1)! <= start + 30_000, "no create after the deadline");
+  });
+});
+
+/**
+ * manifests/base/rbac.yaml for ServiceAccount `sa` of `namespace` (its Roles there, the ClusterRole
+ * and its binding renamed with `suffix`), with `create` on DaemonSets removed: RBAC taken away.
+ */
+function rbacWithoutDaemonSetCreate(namespace: string, sa: string, suffix: string): k8s.KubernetesObject[] {
+  const text = readFileSync(path.join(packageRoot(), "manifests", "base", "rbac.yaml"), "utf8");
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as k8s.V1ClusterRole & k8s.V1ClusterRoleBinding);
+  return docs.filter((o) => o.kind !== "ServiceAccount").map((o) => {
+    const cluster = o.kind!.startsWith("Cluster");
+    const metadata = { name: `${o.metadata!.name}-${suffix}`, ...(cluster ? {} : { namespace }) };
+    if (o.kind!.endsWith("Binding")) return { ...o, metadata, roleRef: { ...o.roleRef, name: `${o.roleRef.name}-${suffix}` }, subjects: [{ kind: "ServiceAccount", name: sa, namespace }] };
+    const rules = o.rules!.map((r) => (r.resources?.includes("daemonsets") ? { ...r, verbs: r.verbs.filter((v) => v !== "create") } : r));
+    return { ...o, metadata, rules };
+  });
+}
+
+describe("a serve whose RBAC lost `create daemonsets` (403)", () => {
+  const suffix = `test-limited-${process.pid}`;
+  const name = `kube-prepull-${suffix}`;
+  let dir: string;
+  let ns: { name: string; remove: () => Promise<void> };
+  let counter: RequestCounter;
+  let replica: Replica | undefined;
+  let objects: k8s.KubernetesObject[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "kube-prepull-rbac-"));
+    ns = await createNamespace(kc, "rbac");
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "limited" } } });
+    objects = rbacWithoutDaemonSetCreate(ns.name, "limited", suffix);
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+    const token = (await kubectl(["create", "token", "limited", "-n", ns.name, "--duration=1h"])).stdout.trim();
+    counter = await startRequestCounter(dir, { token });
+    const tls = generateLocalTls("127.0.0.1", new Date());
+    for (const [file, pem] of [["tls.crt", tls.certPem], ["tls.key", tls.keyPem]]) writeFileSync(path.join(dir, file!), pem!, { mode: 0o600 });
+    replica = await startReplica("limited", ["--kubeconfig", counter.kubeconfig, "--tls-cert-file", path.join(dir, "tls.crt"), "--tls-key-file", path.join(dir, "tls.key"),
+      "--namespace", ns.name, "--no-leader-elect", "--log-level", "warn"]);
+    // The ServiceAccount may not register webhooks: the test does, as an installer would.
+    const { mutating, validating } = renderWebhookConfigurations({ name, mode: "opt-in", ownNamespace: "kube-prepull", target: { url: `https://127.0.0.1:${replica.admissionPort}`, caBundlePem: tls.caPem }, timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS });
+    await admission.createMutatingWebhookConfiguration({ body: mutating });
+    await admission.createValidatingWebhookConfiguration({ body: validating });
+    await scopeWebhooksTo(kc, name, ns.name);
+    await waitForPrepullWebhook(apps, ns.name);
+    await waitUntil(() => isReady(replica!), { what: "the limited serve's caches synced (its RBAC lets it watch)" });
+  });
+  after(async () => {
+    if (replica) await stopReplicas([replica]);
+    await kubectl(["delete", "--ignore-not-found", "mutatingwebhookconfiguration,validatingwebhookconfiguration", name]).catch(() => undefined);
+    for (const o of objects.filter((x) => x.kind!.startsWith("Cluster"))) await kubectl(["delete", "--ignore-not-found", o.kind!.toLowerCase(), o.metadata!.name!]).catch(() => undefined);
+    await counter?.stop();
+    await ns.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("fails at once with the RBAC message, releases the hold, one Warning, one create", async () => {
+    const start = Date.now();
+    await apps.createNamespacedDeployment({ namespace: ns.name, body: heldDeployment("web") });
+    const done = await finished(ns.name, "web", 20_000);
+    const status = statusOf(done)!;
+    assert.match(status.message ?? "", new RegExp(`^could not create daemonset/prepull-web-[0-9a-f]+: .*"system:serviceaccount:${ns.name}:limited" cannot create resource "daemonsets"`));
+    assert.notEqual(done.spec!.paused, true);
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    assert.deepEqual((await warnings(ns.name, "web")).map((e) => e.reason), ["PrepullFailed"]);
+    const creates = counter.requests().filter((r) => r.method === "POST" && r.path === `/apis/apps/v1/namespaces/${ns.name}/daemonsets`).length;
+    console.log(`rbac: DaemonSet creates in ${((Date.now() - start) / 1000).toFixed(0)} s: ${creates}`);
+    assert.equal(creates, 1);
   });
 });

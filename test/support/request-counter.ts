@@ -25,11 +25,15 @@ export interface RequestCounter {
   stop: () => Promise<void>;
 }
 
-export async function startRequestCounter(dir: string): Promise<RequestCounter> {
+/** `token`: forward as this bearer token (a ServiceAccount's) instead of the test kubeconfig's user. */
+export async function startRequestCounter(dir: string, options: { token?: string } = {}): Promise<RequestCounter> {
   const kc = testKubeConfig();
   const upstream = new URL(kc.getCurrentCluster()!.server);
-  const credentials: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(credentials);
+  const applied: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(applied);
+  // The apiserver's CA always; the test user's client certificate unless a token replaces it.
+  const credentials: https.RequestOptions = options.token ? { ca: applied.ca } : { ca: applied.ca, cert: applied.cert, key: applied.key };
+  const auth = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const requests: CountedRequest[] = [];
   const tls = generateLocalTls("127.0.0.1", new Date());
   const sockets = new Set<net.Socket>();
@@ -41,7 +45,7 @@ export async function startRequestCounter(dir: string): Promise<RequestCounter> 
       port: upstream.port,
       method: request.method,
       path: request.url,
-      headers: { ...request.headers, host: upstream.host },
+      headers: { ...request.headers, ...auth, host: upstream.host },
     }, (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(response);
