@@ -3,7 +3,7 @@
 // The CLI, the demo and the tests start it with startServe(); only the CLI reads the environment.
 import * as k8s from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
-import { renderWebhookConfigurations, type InstallMode } from "./admission/webhook-configuration.js";
+import { renderWebhookConfigurations, WEBHOOK_TIMEOUT_SECONDS, type InstallMode } from "./admission/webhook-configuration.js";
 import { startController, type RunningController } from "./controller/controller.js";
 import type { ControllerConfig } from "./controller/reconcile.js";
 import { createClusterActions, errorCode } from "./kube/cluster-actions.js";
@@ -173,7 +173,7 @@ async function registerWebhooks(
     mode: register.mode,
     ownNamespace: register.ownNamespace,
     target: { url, caBundlePem },
-    timeoutSeconds: 5,
+    timeoutSeconds: WEBHOOK_TIMEOUT_SECONDS,
   });
   const name = register.name;
   await applyObject(

@@ -32,9 +32,10 @@ export function startController(deps: ControllerDeps): RunningController {
   const { log } = deps;
   const queue = new WorkQueue();
   const order = new StartOrder(deps.config.maxConcurrentPrepulls);
-  // After a prepull ends or a slot frees up, the next queued prepulls may start.
+  // After a prepull ends or a slot frees up, the next queued prepulls may start (once: a start that
+  // fails waits for its backoff, not for the next workload event anywhere in the cluster).
   const startQueued = (): void => {
-    for (const key of order.startable()) queue.add(key);
+    for (const key of order.newlyStartable()) queue.add(key);
   };
   const caches: Caches = createCaches(deps, {
     workloadChanged: (key, object) => {

@@ -1,6 +1,6 @@
 // The controller's decision for one workload: from what the cluster shows (the workload, its
-// prepull DaemonSets and their pods) and the time, the actions that move it towards the spec's
-// behaviour (§4). Pure and level-triggered: run it again with the same inputs and it asks for the
+// prepull DaemonSets and their pods), the API server's last refusal of its DaemonSet and the time,
+// the actions that move it towards the spec's behaviour (§4). Pure and level-triggered: run it again with the same inputs and it asks for the
 // same idempotent actions, so a restart or a second replica loses and breaks nothing. The phases
 // (start, pulling, hold, cleanup) are in ./phases; the workload's kind speaks through its adapter.
 import { imagesToPull, placementOf } from "../prepull/daemonset.js";

@@ -16,6 +16,7 @@ export function prepullState(request: PrepullRequest | undefined, status: Prepul
 
 export class StartOrder {
   private readonly states = new Map<string, PrepullState>();
+  private woken = new Set<string>();
 
   constructor(private readonly cap: number) {}
 
@@ -39,6 +40,18 @@ export class StartOrder {
   startable(): string[] {
     const free = this.cap - this.pulling().length;
     return free > 0 ? this.queued().slice(0, free) : [];
+  }
+
+  /**
+   * The startable prepulls that were not startable when this was last asked: each is woken once
+   * when a slot frees or it joins the queue. Waking every startable one on every workload event
+   * retried a prepull whose DaemonSet create kept failing every 1–2 s past its backoff.
+   */
+  newlyStartable(): string[] {
+    const startable = this.startable();
+    const fresh = startable.filter((key) => !this.woken.has(key));
+    this.woken = new Set(startable);
+    return fresh;
   }
 
   mayStart(key: string): boolean {

@@ -1,13 +1,16 @@
 // The controller's worker: takes keys off the work queue one at a time, reconciles the workload (or
 // keep-warm list) behind each from the caches, performs the actions, and hands the key back to the
 // queue: forgotten on success, retried with per-key backoff on failure (as controller-runtime's
-// reconcile loop does). Its ports are small interfaces so the loop is tested against fakes
+// reconcile loop does). A refused DaemonSet create is remembered per workload and given to the next
+// reconcile, which decides whether the prepull fails now or at its deadline (api-errors.ts). Its ports are small interfaces so the loop is tested against fakes
 // (test/unit/controller/worker.test.ts).
 import type { Logger } from "pino";
-import { parseWorkloadKey } from "../workloads/workload.js";
+import { createFailureOf, type CreateFailure } from "./api-errors.js";
+import { parseWorkloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { KEEP_WARM_KEY, type Caches } from "./caches.js";
 import type { Perform } from "./executor.js";
-import { reconcile, type ControllerConfig } from "./reconcile.js";
+import { reconcile, type Action, type ControllerConfig } from "./reconcile.js";
+import type { WorkloadRef } from "../kube/cluster-actions.js";
 import { viewOf } from "./phases/view.js";
 import type { View } from "./phases/types.js";
 import type { WorkQueue } from "./work-queue.js";
@@ -52,10 +55,29 @@ export function createWorker(ports: WorkerPorts): Worker {
   const sleep = ports.sleep ?? defaultSleep;
   let running = true;
 
+  // The last refused DaemonSet create per workload: reconcile decides from it (api-errors.ts).
+  const createFailures = new Map<string, CreateFailure>();
+
+  /** Performs the actions in order; a refused create is remembered for the next reconcile. */
+  const performAll = async (key: string, ref: WorkloadRef, object: WorkloadObject, actions: Action[], request: string | undefined): Promise<void> => {
+    for (const action of actions) {
+      try {
+        await ports.perform(ref, object, action);
+        if (action.kind === "create-daemonset") createFailures.delete(key);
+      } catch (error) {
+        if (action.kind === "create-daemonset" && request) createFailures.set(key, createFailureOf(request, error));
+        throw error;
+      }
+    }
+  };
+
   const processWorkload = async (key: string): Promise<void> => {
     const parsed = parseWorkloadKey(key);
     const found = parsed ? caches.workload(parsed.kind, parsed.namespace, parsed.name) : undefined;
-    if (!parsed || !found) return; // deleted: its DaemonSets go with it (ownerReference)
+    if (!parsed || !found) {
+      createFailures.delete(key);
+      return; // deleted: its DaemonSets go with it (ownerReference)
+    }
     const daemonSets = caches.daemonSetsOf(key);
     if (!caches.isOurs(found.object) && daemonSets.length === 0) return;
     // Pending pods matter only to the prepull pulling now (not to finished ones kept until cleanup).
@@ -63,15 +85,17 @@ export function createWorker(ports: WorkerPorts): Worker {
     const pulling = pullingDaemonSet(view);
     const details = daemonSets.filter((ds) => ds.metadata?.name === pulling).map((ds) => [ds.metadata!.name!, caches.pendingPodsOf(ds)] as const);
     const pendingPods = new Map(details.flatMap(([name, d]) => (d.pods ? [[name, d.pods] as const] : [])));
-    const observed = { ...found, daemonSets, pendingPods, nodes: caches.nodes(), mayStart: ports.mayStart(key), now: ports.now() };
+    const createFailure = createFailures.get(key);
+    const observed = { ...found, daemonSets, pendingPods, nodes: caches.nodes(), mayStart: ports.mayStart(key), ...(createFailure ? { createFailure } : {}), now: ports.now() };
     const decision = reconcile(observed, ports.config, view);
     // No pod events wake a stalled prepull: look again when a pending-pod list would be due.
     const recheck = details.flatMap(([, d]) => (d.recheckInMs !== undefined ? [d.recheckInMs] : []));
     if (decision.actions.length > 0) log.debug({ key, actions: decision.actions.map((a) => a.kind) }, "reconcile");
-    const ref = { workload: found.workload, namespace: parsed.namespace, name: parsed.name };
-    for (const action of decision.actions) await ports.perform(ref, found.object, action);
+    // Before the actions: a deadline is kept even when an action fails (the backoff may be longer).
     const after = [...recheck, ...(decision.requeueAfterMs !== undefined ? [decision.requeueAfterMs] : [])];
     if (after.length > 0) queue.addAfter(key, Math.min(...after) + DEADLINE_SLACK_MS);
+    const ref = { workload: found.workload, namespace: parsed.namespace, name: parsed.name };
+    await performAll(key, ref, found.object, decision.actions, view.request?.id);
   };
 
   const process = async (key: string): Promise<void> => {

@@ -157,7 +157,7 @@ describe("the Helm chart", () => {
         prepullPod: { labels: { a: "1" }, annotations: { "b.example/c": "x=y" }, priorityClassName: "low" }, extraArgs: ["--no-leader-elect"],
       },
       "certificates.selfManaged": { validity: "24h", caValidity: "720h", extraSANs: ["127.0.0.1"] },
-      webhook: { timeoutSeconds: 10, url: "https://127.0.0.1:9443" },
+      webhook: { timeoutSeconds: 4, validatingTimeoutSeconds: 3, url: "https://127.0.0.1:9443" },
     });
     const deployment = deploymentOf(objects);
     const pod = deployment.spec!.template;
@@ -181,8 +181,10 @@ describe("the Helm chart", () => {
       "--pull-strategy=image-volumes", "--max-concurrent-prepulls=5", "--cleanup-ttl=1h", "--scheduling-grace=2m", "--log-level=debug",
       "--prepull-pod-label=a=1", "--prepull-pod-annotation=b.example/c=x=y", "--priority-class=low", "--no-leader-elect",
     ]);
+    const mutating = find<k8s.V1MutatingWebhookConfiguration>(objects, "MutatingWebhookConfiguration").webhooks!;
+    assert.ok(mutating.every((w) => w.timeoutSeconds === 4));
+    assert.ok(find<k8s.V1ValidatingWebhookConfiguration>(objects, "ValidatingWebhookConfiguration").webhooks!.every((w) => w.timeoutSeconds === 3));
     for (const webhook of webhooksOf(objects)) {
-      assert.equal(webhook.timeoutSeconds, 10);
       assert.match(webhook.clientConfig.url ?? "", /^https:\/\/127\.0\.0\.1:9443\/(mutate|validate)\/[a-z]+$/);
       assert.equal(webhook.clientConfig.service, undefined);
     }
@@ -219,7 +221,9 @@ describe("the Helm chart", () => {
     assert.match(await rejection({ replicaCount: "two" }), /at '\/replicaCount': got string, want integer/);
     assert.match(await rejection({ "serve.cleanupTTL": "15 minutes" }), /at '\/serve\/cleanupTTL': '15 minutes' does not match pattern/);
     assert.match(await rejection({ "serve.pullStrategy": "docker" }), /at '\/serve\/pullStrategy': value must be one of/);
-    assert.match(await rejection({ "webhook.timeoutSeconds": 60 }), /at '\/webhook\/timeoutSeconds': maximum: got 60, want 30/);
+    // docs/spec.md §4: timeoutSeconds ≤ 5.
+    assert.match(await rejection({ "webhook.timeoutSeconds": 6 }), /at '\/webhook\/timeoutSeconds': maximum: got 6, want 5/);
+    assert.match(await rejection({ "webhook.validatingTimeoutSeconds": 0 }), /at '\/webhook\/validatingTimeoutSeconds': minimum: got 0, want 1/);
     assert.match(await rejection({ replicas: 2 }), /additional properties 'replicas' not allowed/);
     assert.match(await rejection({ "image.digest": "latest" }), /at '\/image\/digest'/);
     // The Secret mode needs the Secret and its CA.

@@ -162,17 +162,17 @@ describe("the Helm chart on the local cluster", () => {
     // The old pods go away in a rollout; with no replica running, nothing could re-inject the CA.
     await stopAll();
     await helm(["upgrade", "kube-prepull", CHART_DIR, "-n", NS, "--reuse-values",
-      ...setJsonArgs({ "serve.prepullPod.labels": { "example.com/release": "upgraded" }, "webhook.timeoutSeconds": 6 })], { cluster: true });
+      ...setJsonArgs({ "serve.prepullPod.labels": { "example.com/release": "upgraded" }, "webhook.timeoutSeconds": 3 })], { cluster: true });
     assert.deepEqual(await caBundles(), injected, "helm upgrade (server-side apply, Helm 4's default) kept the caBundle kube-prepull injected");
     // And Helm 3's way, a three-way merge patch.
-    await helm(["upgrade", "kube-prepull", CHART_DIR, "-n", NS, "--reuse-values", "--server-side=false", "--set", "webhook.timeoutSeconds=7"], { cluster: true });
+    await helm(["upgrade", "kube-prepull", CHART_DIR, "-n", NS, "--reuse-values", "--server-side=false", "--set", "webhook.timeoutSeconds=4"], { cluster: true });
     assert.deepEqual(await caBundles(), injected, "helm upgrade --server-side=false kept the caBundle kube-prepull injected");
     const deployment = await apps.readNamespacedDeployment({ name: "kube-prepull", namespace: NS });
     const args = deployment.spec!.template.spec!.containers[0]!.args!;
     assert.ok(args.includes("--prepull-pod-label=example.com/release=upgraded"), args.join(" "));
     assert.ok(args.includes(`--tls-san=127.0.0.1`), "--reuse-values kept the install's values");
     const mutating = await admission.readMutatingWebhookConfiguration({ name: "kube-prepull" });
-    assert.ok(mutating.webhooks!.every((w) => w.timeoutSeconds === 7));
+    assert.ok(mutating.webhooks!.every((w) => w.timeoutSeconds === 4));
 
     await startReleaseReplicas(); // the new pods
     const image = "example.com/team/helm:2";

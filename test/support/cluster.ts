@@ -152,3 +152,19 @@ export async function imagesOnRealNode(node: RealNodeState): Promise<string[]> {
   const { stdout } = await run("ctr", ["--address", path.join(node.dir, "run", "containerd.sock"), "--namespace", "k8s.io", "images", "list", "--quiet"]);
   return stdout.split("\n").filter(Boolean);
 }
+
+/**
+ * On the shared cluster every test's `serve --register` covers every namespace labelled
+ * kube-prepull.io/enabled=true: this narrows the webhook configurations `name` to `namespaces` (by
+ * name, unlabelled), so that only that serve answers there and a hung or failing one slows no
+ * other test. serve registers once at start, so the narrowing stays.
+ */
+export async function scopeWebhooksTo(kc: k8s.KubeConfig, name: string, ...namespaces: string[]): Promise<void> {
+  const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+  const jsonPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
+  const selector = { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: namespaces }] };
+  const mutating = await admission.readMutatingWebhookConfiguration({ name });
+  const patch = mutating.webhooks!.map((_w, i) => ({ op: "replace", path: `/webhooks/${i}/namespaceSelector`, value: selector }));
+  await admission.patchMutatingWebhookConfiguration({ name, body: patch }, jsonPatch);
+  await admission.patchValidatingWebhookConfiguration({ name, body: patch }, jsonPatch);
+}

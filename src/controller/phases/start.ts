@@ -3,6 +3,7 @@
 // with its DaemonSet's first wave (spec §4).
 import { renderPrepullDaemonSet } from "../../prepull/daemonset.js";
 import type { PrepullResult, PrepullStatus, Superseded } from "../../prepull/progress.js";
+import type { CreateFailure } from "../api-errors.js";
 import type { PrepullRequest } from "../../prepull/request.js";
 import { firstNodeList, nothingToPullMessage, parallelLimit, unsupportedNote, type NodePlan } from "../../prepull/targets.js";
 import { secondsSince, type Action, type ControllerConfig, type Observed, type PhaseResult, type View } from "./types.js";
@@ -65,35 +66,53 @@ function startedEvent(view: Started, plan: NodePlan, first: string[] | undefined
   };
 }
 
+/**
+ * The API server refused the DaemonSet: the prepull fails at once when it would be refused again,
+ * at the deadline otherwise (api-errors.ts), with its message in the status and one Warning Event.
+ */
+function failedToCreate(view: Started, failure: CreateFailure | undefined, now: Date): string | undefined {
+  if (!failure || failure.request !== view.request.id) return undefined;
+  if (failure.permanent) return `could not create daemonset/${view.currentName}: ${failure.message}`;
+  if (now.getTime() < view.deadline) return undefined;
+  return `could not create daemonset/${view.currentName} within ${view.settings.holdTimeoutSeconds}s: ${failure.message}`;
+}
+
 export function startPhase(observed: Observed, view: Started, current: PrepullStatus | undefined, plan: NodePlan, config: ControllerConfig): PhaseResult {
   const { now } = observed;
   const { request, currentName, settings } = view;
-  const actions = current ? [] : announce(view, now);
+  const announced = current ? [] : announce(view, now);
   const superseded = current ? current.superseded : supersededField(view.status, now);
   const base = { images: request.images, startedAt: current?.startedAt ?? now.toISOString(), request: request.id, daemonSet: currentName, ...(superseded ? { superseded } : {}) };
   const nodes = { desired: plan.targets.length, pulled: 0, failed: 0, skipped: plan.skipped.length, ...(plan.unsupported > 0 ? { unsupported: plan.unsupported } : {}) };
+  const end = (phase: PrepullResult & ("Succeeded" | "Failed" | "TimedOut"), message: string, event: Action): PhaseResult => {
+    const status = { ...base, phase, nodes, finishedAt: now.toISOString(), message };
+    return { actions: [...announced, ...finished(status, now, event)], requeue: [], current: status };
+  };
   if (plan.targets.length === 0) {
     // Nothing to pull anywhere: done without a DaemonSet.
     const message = nothingToPullMessage(plan);
-    const status = { ...base, phase: "Succeeded" as const, nodes, finishedAt: now.toISOString(), message };
-    actions.push(...finished(status, now, { kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${request.images.join(", ")}` }));
-    return { actions, requeue: [], current: status };
+    return end("Succeeded", message, { kind: "event", type: "Normal", reason: "PrepullSucceeded", message: `${message}: ${request.images.join(", ")}` });
   }
+  const refused = failedToCreate(view, observed.createFailure, now);
+  if (refused) return end("Failed", refused, { kind: "event", type: "Warning", reason: "PrepullFailed", message: refused });
   if (now.getTime() >= view.deadline) {
     const message = `still queued after ${settings.holdTimeoutSeconds}s: the cluster-wide cap on concurrent prepulls was reached`;
-    const status = { ...base, phase: "TimedOut" as const, nodes, finishedAt: now.toISOString(), message };
-    actions.push(...finished(status, now, { kind: "event", type: "Warning", reason: "PrepullTimedOut", message }));
-    return { actions, requeue: [], current: status };
+    return end("TimedOut", message, { kind: "event", type: "Warning", reason: "PrepullTimedOut", message });
   }
   if (!observed.mayStart) {
-    if (current) return { actions, requeue: [view.deadline - now.getTime()], current };
+    if (current) return { actions: announced, requeue: [view.deadline - now.getTime()], current };
     const status: PrepullStatus = { ...base, phase: "Pulling", nodes, queued: true, message: "queued: the cluster-wide cap on concurrent prepulls is reached" };
-    actions.push({ kind: "write-status", status });
-    return { actions, requeue: [view.deadline - now.getTime()], current: status };
+    return { actions: [...announced, { kind: "write-status", status }], requeue: [view.deadline - now.getTime()], current: status };
   }
   const first = firstNodeList(plan, parallelLimit(settings.maxParallel, plan.targets.length));
   const daemonSet = renderPrepullDaemonSet({ workload: observed.workload, object: observed.object, request, nodes: settings.nodes, nodeNames: first, config: config.pod });
   const status: PrepullStatus = { ...base, phase: "Pulling", nodes, startedAt: now.toISOString() };
-  actions.push({ kind: "create-daemonset", daemonSet }, { kind: "write-status", status }, startedEvent(view, plan, first));
-  return { actions, requeue: [], current: status };
+  // The create first: when it is refused, nothing else of this start happened, so a retry announces
+  // nothing twice. A refused create is retried with backoff, and looked at again at the deadline.
+  const retrying = observed.createFailure?.request === request.id;
+  return {
+    actions: [{ kind: "create-daemonset", daemonSet }, ...announced, { kind: "write-status", status }, startedEvent(view, plan, first)],
+    requeue: retrying ? [view.deadline - now.getTime()] : [],
+    current: status,
+  };
 }

@@ -2,6 +2,7 @@
 // actions they ask for and the controller's settings.
 import type * as k8s from "@kubernetes/client-node";
 import type { JsonPatchOperation } from "../../admission/review.js";
+import type { CreateFailure } from "../api-errors.js";
 import type { AnnotationProblem, PrepullSettings } from "../../prepull/annotations.js";
 import type { PrepullPodConfig } from "../../prepull/daemonset.js";
 import type { PrepullResult, PrepullStatus } from "../../prepull/progress.js";
@@ -53,6 +54,8 @@ export interface Observed {
   nodes: k8s.V1Node[];
   /** Whether a new prepull may start now under the cluster-wide cap (spec §4 "Scale"). */
   mayStart: boolean;
+  /** The API server refused to create a DaemonSet of this workload (api-errors.ts). */
+  createFailure?: CreateFailure;
   now: Date;
 }
 

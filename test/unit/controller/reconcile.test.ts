@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type * as k8s from "@kubernetes/client-node";
+import { classifyApiError, createFailureOf, type CreateFailure } from "../../../src/controller/api-errors.js";
 import { reconcile, type Action, type ControllerConfig, type Observed } from "../../../src/controller/reconcile.js";
 import { prepullState, StartOrder } from "../../../src/controller/start-order.js";
 import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
@@ -209,6 +210,48 @@ describe("reconcile: starting a prepull", () => {
   });
 });
 
+describe("reconcile: a DaemonSet the API server refuses (api-errors.ts)", () => {
+  const QUOTA = "daemonsets.apps \"x\" is forbidden: exceeded quota: none, requested: count/daemonsets.apps=1, used: count/daemonsets.apps=0, limited: count/daemonsets.apps=0";
+  const refused = (code: number | undefined, request = REQUEST.id): CreateFailure => ({ request, ...(code ? { code } : {}), message: QUOTA, permanent: code !== undefined && classifyApiError(code) === "permanent" });
+
+  it("fails at once on an error that will not heal: status Failed with the API server's message, one Warning, the hold released", () => {
+    const { actions, requeueAfterMs } = run({ deployment: deployment(), createFailure: refused(403) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullFailed", "release-hold", "event:HoldReleased"]);
+    assert.equal(statusOf(actions)?.phase, "Failed");
+    assert.equal(statusOf(actions)?.message, `could not create daemonset/${DS_NAME}: ${QUOTA}`);
+    const warning = actions.find((a) => a.kind === "event" && a.type === "Warning") as Extract<Action, { kind: "event" }>;
+    assert.equal(warning.message, statusOf(actions)?.message);
+    assert.equal(requeueAfterMs, undefined);
+    // And once Failed, nothing more: no create, no second Warning.
+    const after = run({ deployment: deployment({ status: statusOf(actions), heldBy: null, paused: false }), createFailure: refused(403) });
+    assert.deepEqual(kinds(after.actions), []);
+  });
+
+  it("retries an error that may heal until the hold deadline, then fails with its message", () => {
+    for (const code of [undefined, 429, 500, 503]) {
+      const retry = run({ deployment: deployment(), createFailure: refused(code), now: at(60) });
+      assert.deepEqual(kinds(retry.actions), ["create-daemonset", "write-status", "event:PrepullStarted"], `code ${code}`);
+      assert.equal(retry.requeueAfterMs, 540_000, "looked at again at the deadline, whatever the backoff");
+      const late = run({ deployment: deployment(), createFailure: refused(code), now: at(600) });
+      assert.deepEqual(kinds(late.actions), ["write-status", "count", "event:PrepullFailed", "release-hold", "event:HoldReleased"]);
+      assert.equal(statusOf(late.actions)?.message, `could not create daemonset/${DS_NAME} within 600s: ${QUOTA}`);
+    }
+  });
+
+  it("ignores the refusal of an older request's DaemonSet", () => {
+    const { actions } = run({ deployment: deployment(), createFailure: refused(403, "req-0") });
+    assert.deepEqual(kinds(actions), ["create-daemonset", "write-status", "event:PrepullStarted"]);
+  });
+
+  it("classifies by HTTP code: 4xx will not heal, except 401, 408 and 429; 5xx and no answer may", () => {
+    for (const code of [400, 403, 404, 409, 422]) assert.equal(classifyApiError(code), "permanent", `${code}`);
+    for (const code of [undefined, 401, 408, 429, 500, 503, 504]) assert.equal(classifyApiError(code), "transient", `${code}`);
+    const failure = createFailureOf("req-1", Object.assign(new Error("HTTP-Code: 403"), { code: 403, body: JSON.stringify({ kind: "Status", message: QUOTA }) }));
+    assert.deepEqual(failure, { request: "req-1", code: 403, message: QUOTA, permanent: true });
+    assert.deepEqual(createFailureOf("req-1", new Error("connect ECONNREFUSED")), { request: "req-1", message: "connect ECONNREFUSED", permanent: false });
+  });
+});
+
 describe("reconcile: progress, waves and completion", () => {
   it("succeeds when every listed node pulled, and releases the hold", () => {
     const { actions } = run({ deployment: deployment({ status: pulling() }), daemonSets: [daemonSet(["a", "b", "c"])], pods: ["a", "b", "c"].map((n) => pod(n, "ready")), now: at(10) });
@@ -371,7 +414,8 @@ describe("reconcile: holds, supersede and cleanup", () => {
     old.metadata!.name = "prepull-web-0000000000";
     const previous = pulling({ request: "req-0", daemonSet: "prepull-web-0000000000" });
     const { actions } = run({ deployment: deployment({ status: previous }), daemonSets: [old] });
-    assert.deepEqual(kinds(actions), ["delete-daemonset", "count", "event:PrepullSuperseded", "create-daemonset", "write-status", "event:PrepullStarted"]);
+    // The create comes first, so that a refused one announces nothing (a retry would announce it again).
+    assert.deepEqual(kinds(actions), ["delete-daemonset", "create-daemonset", "count", "event:PrepullSuperseded", "write-status", "event:PrepullStarted"]);
     assert.deepEqual(actions.find((a) => a.kind === "count"), { kind: "count", result: "Superseded", seconds: 1, pulled: 0, failed: 0 });
     const event = actions.find((a) => a.kind === "event" && a.reason === "PrepullSuperseded") as Extract<Action, { kind: "event" }>;
     assert.equal(event.message, "prepull of registry.example/app:v2 (0/3 nodes pulled) superseded by a newer image change: registry.example/app:v2");
@@ -429,6 +473,16 @@ describe("start order under the cluster-wide cap", () => {
     assert.equal(order.mayStart("ns/running"), true);
     order.set("ns/running", undefined);
     assert.deepEqual(order.startable(), ["ns/early", "ns/late"]);
+  });
+  it("wakes a startable prepull once, not on every later event while it stays startable", () => {
+    const order = new StartOrder(1);
+    order.set("ns/a", waiting(at(10).toISOString()));
+    assert.deepEqual(order.newlyStartable(), ["ns/a"]);
+    assert.deepEqual(order.newlyStartable(), [], "still startable (say, its create keeps failing): left to its backoff");
+    order.set("ns/b", prepullState(REQUEST, pulling()));
+    assert.deepEqual(order.newlyStartable(), [], "the slot is taken");
+    order.set("ns/b", undefined);
+    assert.deepEqual(order.newlyStartable(), ["ns/a"], "startable again once a slot freed");
   });
   it("treats a queued status as waiting and a finished one as neither", () => {
     assert.deepEqual(prepullState(REQUEST, pulling({ queued: true })), { kind: "waiting", requestedAt: REQUEST.requestedAt });

@@ -131,6 +131,31 @@ describe("controller worker", () => {
     assert.deepEqual(queue.calls, [`addRateLimited ${KEY}`, `done ${KEY}`]);
   });
 
+  it("remembers a refused create: a 403 fails the prepull on the next reconcile and releases the hold; a 503 is retried", async () => {
+    const refusal = (code: number) => Object.assign(new Error(`HTTP-Code: ${code}`), { code, body: JSON.stringify({ message: `refused with ${code}` }) });
+    for (const [code, expected] of [[403, ["write-status", "count", "event", "release-hold", "event"]], [503, ["create-daemonset"]]] as const) {
+      let creates = 0;
+      const performed: Action[] = [];
+      const perform: Perform = (_ref, _object, action) => {
+        // The first create is refused; a second one would go through.
+        if (action.kind === "create-daemonset" && ++creates === 1) return Promise.reject(refusal(code));
+        performed.push(action);
+        return Promise.resolve();
+      };
+      const queue = recordingQueue([KEY, KEY]);
+      const first = worker(fakeCaches({ [KEY]: HELD }), queue, perform);
+      await first.run();
+      assert.deepEqual(performed.map((a) => a.kind).slice(0, expected.length), expected, `${code}`);
+      if (code === 403) {
+        const status = performed.find((a) => a.kind === "write-status") as Extract<Action, { kind: "write-status" }>;
+        assert.equal(status.status.phase, "Failed");
+        assert.match(status.status.message ?? "", /^could not create daemonset\/prepull-web-[0-9a-f]+: refused with 403$/);
+      } else {
+        assert.ok(queue.calls.some((c) => c.startsWith(`addAfter ${KEY} 600`)), "a retried create is looked at again at the deadline");
+      }
+    }
+  });
+
   it("a deleted workload, or one that is not kube-prepull's, asks for nothing", async () => {
     const plain = deployment({});
     const other = workloadKey("Deployment", "team", "other");
@@ -200,7 +225,14 @@ describe("controller worker", () => {
     const delays: number[] = [];
     let clock = 0;
     const timers: Array<() => void> = [];
-    const queueClock: QueueClock = { now: () => clock, setTimeout: (fn, ms) => (delays.push(ms), timers.push(fn), { cancel: () => undefined }) };
+    const queueClock: QueueClock = {
+      now: () => clock,
+      setTimeout: (fn, ms) => {
+        delays.push(ms);
+        timers.push(fn);
+        return { cancel: () => void timers.splice(timers.indexOf(fn), 1) };
+      },
+    };
     const queue = new WorkQueue({ clock: queueClock });
     const perform = recordingExecutor(() => true);
     const w = worker(fakeCaches({ [KEY]: HELD }), queue, perform);
@@ -216,6 +248,8 @@ describe("controller worker", () => {
     queue.shutdown();
     await running;
     assert.equal(queue.retries(KEY), 5);
-    assert.deepEqual(delays.slice(0, 4).map(Math.round), [5, 10, 20, 40]);
+    // Each retry also asks to look again at the hold deadline (10 min), which the earlier backoff replaces.
+    assert.deepEqual(delays.filter((d) => d < 600_000).slice(0, 4).map(Math.round), [5, 10, 20, 40]);
+    assert.ok(delays.includes(600_000 + DEADLINE_SLACK_MS));
   });
 });
