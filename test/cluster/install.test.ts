@@ -392,8 +392,11 @@ describe("install from manifests/", () => {
         return d.spec?.paused !== true ? d : undefined;
       }, { what: "the new leader to release the hold", timeoutMs: 60_000 });
       assert.equal(decodeStatus(released.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status])?.phase, "Succeeded");
-      const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: "involvedObject.name=web" });
-      assert.ok(events.items.some((e) => e.reason === "HoldReleased" && e.source?.component === "kube-prepull"));
+      // The Event is written after the release (its own request): wait for it rather than read once.
+      await waitUntil(async () => {
+        const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: "involvedObject.name=web" });
+        return events.items.some((e) => e.reason === "HoldReleased" && e.source?.component === "kube-prepull");
+      }, { what: "the new leader's HoldReleased Event", timeoutMs: 20_000 });
       await waitUntil(async () => (await apps.listNamespacedDaemonSet({ namespace: ns.name })).items.length === 0,
         { what: "the DaemonSet to be cleaned up after the rollout" });
     });
