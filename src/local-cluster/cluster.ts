@@ -68,7 +68,7 @@ export function readClusterState(stateDir: string): ClusterState | undefined {
   }
 }
 
-function writeClusterState(state: ClusterState): void {
+export function writeClusterState(state: ClusterState): void {
   writeFileSync(path.join(state.stateDir, STATE_FILE), JSON.stringify(state, null, 2));
 }
 
