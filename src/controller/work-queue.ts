@@ -108,6 +108,21 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
+  /**
+   * Every key waiting out a failure's backoff is retried now (its failure count kept): after an
+   * apiserver outage the backoffs have grown to minutes, and the work that fell due meanwhile
+   * (holds whose deadline passed) must not wait for them.
+   */
+  retryFailingNow(): void {
+    for (const key of this.failures.keys()) {
+      const delayed = this.delayed.get(key);
+      if (!delayed) continue;
+      delayed.cancel();
+      this.delayed.delete(key);
+      this.add(key);
+    }
+  }
+
   retries(key: string): number {
     return this.failures.get(key) ?? 0;
   }
