@@ -162,8 +162,10 @@ export class Reflector<T extends k8s.KubernetesObject> {
     let resourceVersion: string | undefined;
     while (this.running) {
       try {
-        resourceVersion ??= await this.relist();
-        this.recovered();
+        if (resourceVersion === undefined) {
+          resourceVersion = await this.relist();
+          this.recovered();
+        }
         const outcome = await this.watchOnce(resourceVersion);
         failures = 0;
         // 410 Gone: the apiserver no longer has that version (compaction, or a restarted watch cache).
