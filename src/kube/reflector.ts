@@ -7,6 +7,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { httpStatusOf, isUnavailable } from "./api-errors.js";
 
 export type ObjectEvent = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -38,13 +39,6 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
 /** An ERROR event inside a watch (other than 410): the version it watched from is not trusted. */
 class WatchEventError extends Error {}
 
-/** The HTTP status of a failed list (ApiException.code) or watch (Error.statusCode), if any answered. */
-function errorStatus(error: unknown): number | undefined {
-  const { code, statusCode } = (error ?? {}) as { code?: unknown; statusCode?: unknown };
-  if (typeof code === "number") return code;
-  return typeof statusCode === "number" ? statusCode : undefined;
-}
-
 /**
  * The wait before the next list/watch after `failures` failures in a row (before jitter): 1 s
  * doubling to 30 s for answers that may not heal soon (403, 404, …); capped at 2 s while nothing
@@ -53,8 +47,7 @@ function errorStatus(error: unknown): number | undefined {
  * apiserver and the holds that fell due during an outage are released then.
  */
 export function retryDelayMs(error: unknown, failures: number): number {
-  const status = errorStatus(error);
-  const cap = status === undefined ? 2000 : status === 429 || status >= 500 ? 5000 : 30_000;
+  const cap = !isUnavailable(error) ? 30_000 : httpStatusOf(error) === undefined ? 2000 : 5000;
   return Math.min(cap, 1000 * 2 ** Math.min(failures - 1, 5));
 }
 
@@ -264,7 +257,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
             this.options.onEvent(type as ObjectEvent, kept);
           },
           (error: unknown) => {
-            if (errorStatus(error) === 410) finish({ kind: "gone" });
+            if (httpStatusOf(error) === 410) finish({ kind: "gone" });
             else if (error && this.running) finish(error instanceof Error ? error : new Error(JSON.stringify(error)));
             else finish({ kind: "ended", resourceVersion: current });
           },

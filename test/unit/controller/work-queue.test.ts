@@ -102,4 +102,15 @@ describe("work queue", () => {
     clock.advance(10 * 60_000);
     assert.equal(q.length(), 0, "its old timer was cancelled: not queued twice");
   });
+
+  it("bounds a retry's backoff by the cap asked for, keeping the count", async () => {
+    const clock = fakeClock();
+    const q = new WorkQueue({ clock });
+    for (let i = 0; i < 20; i++) q.addRateLimited("k");
+    assert.equal(q.addRateLimited("k", 2000), 2000, "an unavailable apiserver: retried within 2 s however many failures");
+    assert.equal(q.retries("k"), 21);
+    assert.ok(q.addRateLimited("k") > 60_000, "without a cap the backoff is what the count says");
+    clock.advance(2000);
+    assert.equal(await q.get(), "k");
+  });
 });
