@@ -83,12 +83,29 @@ export interface HoldStats {
 
 /**
  * Follows every hold (a Deployment's held-by for one request) across snapshots: when it began and
- * ended as seen, and how late its end was against requestedAt + hold-timeout.
+ * ended as seen, and how late its end was against requestedAt + hold-timeout, or against the end
+ * of a control-plane outage when the deadline fell in one (issue 15: released within 5 s of the
+ * apiserver's return).
  */
 export class HoldTracker {
   private readonly open = new Map<string, TrackedHold>();
+  /** Control-plane outages: a deadline that falls in one counts from its end (nothing can be released meanwhile). */
+  private readonly outages: { from: number; to: number }[] = [];
   private readonly stats: HoldStats = { holds: 0, releases: 0, maxLatenessMs: Number.NEGATIVE_INFINITY, late: [] };
   private readonly reported = new Set<string>();
+
+  /** An outage began at `from`; `end(to)` closes it once the apiserver is ready again. */
+  outage(from: number): { end: (to: number) => void } {
+    const window = { from, to: Number.POSITIVE_INFINITY };
+    this.outages.push(window);
+    return { end: (to) => (window.to = to) };
+  }
+
+  /** The deadline a release is measured against: moved to the end of the outage it fell in. */
+  private due(deadline: number): number {
+    const within = this.outages.find((o) => deadline >= o.from && deadline <= o.to);
+    return within ? within.to : deadline;
+  }
 
   observe(workloads: WorkloadView[], now: number): void {
     const seen = new Set<string>();
@@ -107,7 +124,7 @@ export class HoldTracker {
       if (seen.has(key)) continue;
       this.open.delete(key);
       this.stats.releases++;
-      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, now - hold.deadline);
+      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, now - this.due(hold.deadline));
       this.checkLate(key, hold, now);
     }
   }
@@ -122,9 +139,10 @@ export class HoldTracker {
   }
 
   private checkLate(key: string, hold: TrackedHold, now: number): void {
-    if (now <= hold.deadline + RELEASE_GRACE_MS || this.reported.has(key)) return;
+    const due = this.due(hold.deadline);
+    if (now <= due + RELEASE_GRACE_MS || this.reported.has(key)) return;
     this.reported.add(key);
-    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round((now - hold.deadline) / 1000)}s after its deadline`);
+    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round((now - due) / 1000)}s after its deadline${due !== hold.deadline ? " (the end of the outage it fell in)" : ""}`);
   }
 }
 

@@ -11,8 +11,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { renderWebhookConfigurations } from "../../src/admission/webhook-configuration.js";
-import { restartComponent } from "../../src/local-cluster/restart.js";
-import { waitForPrepullWebhook, waitForServiceAccount } from "../../src/local-cluster/wait.js";
+import { componentHealthy, restartComponent } from "../../src/local-cluster/restart.js";
+import { pollUntil as waitUntil, waitForPrepullWebhook, waitForServiceAccount } from "../../src/local-cluster/wait.js";
 import { LABELS, MANAGED_BY, parseDuration } from "../../src/prepull/annotations.js";
 import { isTerminal } from "../../src/prepull/progress.js";
 import { generateLocalTls } from "../../src/serve.js";
@@ -224,12 +224,17 @@ async function outages(soak: Soak, from: number): Promise<void> {
     await sleep(Math.max(0, from + at * soak.o.durationMs - Date.now()));
     if (soak.stopping) return;
     soak.outage = true;
+    const window = soak.tracker.outage(Date.now());
     try {
       const r = await restartComponent(soak.o.stateDir, component, { downForMs });
-      const line = `${component} down ${((r.readyAt - r.stoppedAt) / 1000).toFixed(1)}s`;
+      // Back when the apiserver is ready again (after etcd's return it reconnects on its own backoff).
+      await waitUntil(() => componentHealthy(soak.o.stateDir, "kube-apiserver"), { what: "the apiserver to be ready", timeoutMs: 180_000, intervalMs: 200 });
+      window.end(Date.now());
+      const line = `${component} down ${((r.readyAt - r.stoppedAt) / 1000).toFixed(1)}s (stop to ${component === "kube-apiserver" ? "/readyz" : "/health"}), control plane back after ${((Date.now() - r.stoppedAt) / 1000).toFixed(1)}s`;
       soak.report.restarts.push(line);
       soak.o.log(line);
     } finally {
+      window.end(Date.now());
       soak.outage = false;
     }
   }

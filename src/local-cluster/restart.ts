@@ -91,6 +91,16 @@ function runningComponent(stateDir: string, component: Component): { state: Clus
   return { state, oldPid, argv };
 }
 
+/** Whether the cluster's `component` answers its health check now (kwok: whether it runs). */
+export async function componentHealthy(stateDir: string, component: Component): Promise<boolean> {
+  const state = readClusterState(stateDir);
+  const pid = state?.pids[component];
+  if (!state || pid === undefined) return false;
+  const url = healthUrl(state, component);
+  if (url === undefined) return isAlive(pid);
+  return (await httpsStatus(url, state.stateDir).catch(() => 0)) === 200;
+}
+
 class ExitedAgain extends Error {}
 
 async function waitHealthy(state: ClusterState, component: Component, started: StartedProcess, timeoutMs: number): Promise<void> {

@@ -54,6 +54,18 @@ describe("soak invariants", () => {
     assert.equal(t.summary().late.length, 1);
   });
 
+  it("measures a hold whose deadline fell in an outage from the outage's end", () => {
+    const t = new HoldTracker();
+    t.observe([held("a", "r1")], T0);
+    const outage = t.outage(T0 + 20_000);
+    outage.end(T0 + 90_000); // deadline T0 + 30 s fell in it
+    t.observe([done(held("a", "r1"))], T0 + 92_000);
+    assert.deepEqual([t.summary().maxLatenessMs, t.summary().late.length], [2000, 0]);
+    t.observe([held("b", "r2")], T0 + 100_000);
+    t.observe([done(held("b", "r2"))], T0 + 100_000 + 30_000 + 30_000 + 1); // not in the outage: late
+    assert.equal(t.summary().late.length, 1);
+  });
+
   it("treats a newer request's hold as a new hold (the old one ended when held-by changed)", () => {
     const t = new HoldTracker();
     t.observe([held("a", "r1")], T0);
