@@ -255,10 +255,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
 
   const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
-  if (options.register) {
-    await registerWebhooks(admissionApi, options.register, `https://${options.host}:${admission.port}`, tls.caPem, log);
+  let election: LeaderElection | undefined;
+  try {
+    if (options.register) {
+      await registerWebhooks(admissionApi, options.register, `https://${options.host}:${admission.port}`, tls.caPem, log);
+    }
+    election = await startControllerRole(options, controller, log, metrics);
+  } catch (error) {
+    // A start that fails (the apiserver unreachable, the Lease's namespace missing) must not leave
+    // the servers listening: they would keep a `serve` process alive that never said it serves.
+    clearInterval(reloadTimer);
+    selfManaged?.stop();
+    controller.stop();
+    await Promise.all([admission.close(), ops.close()]);
+    throw error;
   }
-  const election = await startControllerRole(options, controller, log, metrics);
 
   return {
     admissionPort: admission.port,
