@@ -194,6 +194,21 @@ async function drive(soak: Soak, until: number): Promise<void> {
   }
 }
 
+/** startReplica, or an error (and the process stopped) when it has not said it serves within `ms`. */
+async function startReplicaWithin(name: string, args: string[], ms: number): Promise<Replica> {
+  const starting = startReplica(name, args);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`replica ${name} did not serve within ${ms / 1000}s`)), ms)));
+  try {
+    return await Promise.race([starting, timeout]);
+  } catch (error) {
+    void starting.then((r) => r.child.kill("SIGKILL"), () => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Kills a random replica with SIGKILL every few seconds and starts a new one in its place. */
 async function chaos(soak: Soak, until: number): Promise<void> {
   let started = soak.replicas.length;
@@ -207,7 +222,7 @@ async function chaos(soak: Soak, until: number): Promise<void> {
     soak.report.kills++;
     for (let attempt = 1; ; attempt++) {
       try {
-        soak.replicas.push(await startReplica(`soak-replica-${++started}`, soak.replicaArgs));
+        soak.replicas.push(await startReplicaWithin(`soak-replica-${++started}`, soak.replicaArgs, 60_000));
         break;
       } catch (error) {
         if (attempt >= 5) throw error;
