@@ -5,7 +5,7 @@
 import { parseDuration } from "../src/prepull/annotations.js";
 import { startBenchCluster } from "./support/cluster.js";
 import { log, machineLine } from "./support/machine.js";
-import { reportLines, runSoak } from "./soak/scenario.js";
+import { killReplicas, reportLines, runSoak } from "./soak/scenario.js";
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -29,6 +29,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     log(`soak: ${signal}: stopping the cluster "soak" and the replicas`);
+    killReplicas();
     void cluster.stop().finally(() => process.exit(130));
   });
 }

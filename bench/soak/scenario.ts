@@ -83,6 +83,21 @@ interface Soak {
   report: SoakReport;
 }
 
+/** Every replica process started and not yet stopped, for a soak interrupted by a signal. */
+const live = new Set<Replica>();
+
+/** Stops the replicas of a soak interrupted before its own clean-up (Ctrl-C of `npm run soak`). */
+export function killReplicas(): void {
+  for (const r of live) r.child.kill("SIGKILL");
+}
+
+async function launch(name: string, args: string[]): Promise<Replica> {
+  const replica = await startReplica(name, args);
+  live.add(replica);
+  replica.child.once("exit", () => live.delete(replica));
+  return replica;
+}
+
 const between = (random: () => number, [min, max]: [number, number]): number => min + random() * (max - min);
 
 async function setUp(o: SoakOptions): Promise<Soak> {
@@ -113,7 +128,7 @@ async function setUp(o: SoakOptions): Promise<Soak> {
     o, kc, apps: kc.makeApiClient(k8s.AppsV1Api), core, ns, systemNs, webhook, dir, replicas, replicaArgs, balancer,
     random: seededRandom(o.seed), tracker: new HoldTracker(), violations: new Set(), outage: false, stopping: false, report,
   };
-  replicas.push(await startReplica("soak-replica-1", replicaArgs), await startReplica("soak-replica-2", replicaArgs));
+  replicas.push(await launch("soak-replica-1", replicaArgs), await launch("soak-replica-2", replicaArgs));
   await registerWebhooks(soak, tls.caPem);
   await waitForPrepullWebhook(soak.apps, ns);
   return soak;
@@ -196,7 +211,7 @@ async function drive(soak: Soak, until: number): Promise<void> {
 
 /** startReplica, or an error (and the process stopped) when it has not said it serves within `ms`. */
 async function startReplicaWithin(name: string, args: string[], ms: number): Promise<Replica> {
-  const starting = startReplica(name, args);
+  const starting = launch(name, args);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`replica ${name} did not serve within ${ms / 1000}s`)), ms)));
   try {
