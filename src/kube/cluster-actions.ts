@@ -2,6 +2,7 @@
 // gone succeeds, and hold releases are conditional JSON patches that fail harmlessly when the
 // workload's held-by changed meanwhile. Workloads are patched through their kind's adapter.
 import * as k8s from "@kubernetes/client-node";
+import { withCallTimeout } from "./request-timeout.js";
 import { randomBytes } from "node:crypto";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import type { PrepullStatus } from "../prepull/progress.js";
@@ -51,7 +52,9 @@ export function apiErrorMessage(error: unknown): string {
 
 const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.heldBy)}`;
 
-export function createClusterActions(kubeConfig: k8s.KubeConfig, component: string): ClusterActions {
+export function createClusterActions(untimed: k8s.KubeConfig, component: string): ClusterActions {
+  // The controller's single worker waits on these calls: none may hang for the apiserver's 60 s.
+  const kubeConfig = withCallTimeout(untimed);
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
