@@ -6,13 +6,14 @@ import { pino, type Logger } from "pino";
 import { renderWebhookConfigurations, WEBHOOK_TIMEOUT_SECONDS, type InstallMode } from "./admission/webhook-configuration.js";
 import { startController, type RunningController } from "./controller/controller.js";
 import type { ControllerConfig } from "./controller/reconcile.js";
-import { createClusterActions, errorCode } from "./kube/cluster-actions.js";
+import { createClusterActions } from "./kube/cluster-actions.js";
 import { startLeaderElection, type LeaderElection } from "./kube/leader-election.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { createAdmissionApp } from "./server/admission-app.js";
 import { startHttpsServer, startOpsServer, type RunningHttpsServer, type RunningServer, type TlsMaterial } from "./server/servers.js";
 import { startSelfManagedTls, type SelfManagedTls, type SelfManagedTlsOptions } from "./tls/certificate-manager.js";
 import { createCertificateAuthority, issueCertificate } from "./tls/certificates.js";
+import { httpStatusOf } from "./kube/api-errors.js";
 
 export interface ServeOptions {
   kubeConfig: k8s.KubeConfig;
@@ -75,7 +76,7 @@ async function applyObject<T extends k8s.KubernetesObject>(
     const existing = await read();
     await replace(existing.metadata!.resourceVersion!);
   } catch (error) {
-    if (errorCode(error) !== 404) throw error;
+    if (httpStatusOf(error) !== 404) throw error;
     await create();
   }
 }
@@ -255,10 +256,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   log.info({ admission: `https://${options.host}:${admission.port}`, ops: `http://${options.host}:${ops.port}` }, "serving");
 
   const admissionApi = options.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
-  if (options.register) {
-    await registerWebhooks(admissionApi, options.register, `https://${options.host}:${admission.port}`, tls.caPem, log);
+  let election: LeaderElection | undefined;
+  try {
+    if (options.register) {
+      await registerWebhooks(admissionApi, options.register, `https://${options.host}:${admission.port}`, tls.caPem, log);
+    }
+    election = await startControllerRole(options, controller, log, metrics);
+  } catch (error) {
+    // A start that fails (the apiserver unreachable, the Lease's namespace missing) must not leave
+    // the servers listening: they would keep a `serve` process alive that never said it serves.
+    clearInterval(reloadTimer);
+    selfManaged?.stop();
+    controller.stop();
+    await Promise.all([admission.close(), ops.close()]);
+    throw error;
   }
-  const election = await startControllerRole(options, controller, log, metrics);
 
   return {
     admissionPort: admission.port,

@@ -5,10 +5,11 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { SYSTEM_ANNOTATIONS } from "./prepull/annotations.js";
-import { apiErrorMessage, errorCode } from "./kube/cluster-actions.js";
+import { apiErrorMessage } from "./kube/cluster-actions.js";
 import { Reflector, type ObjectEvent } from "./kube/reflector.js";
 import type { ListParams, Workload, WorkloadClients, WorkloadObject } from "./workloads/workload.js";
 import { ClusterError } from "./cli/exit-codes.js";
+import { httpStatusOf } from "./kube/api-errors.js";
 
 export interface StatusQuery {
   kubeConfig: k8s.KubeConfig;
@@ -73,7 +74,7 @@ export async function listWorkloads(query: StatusQuery): Promise<Listed> {
       return { found: objects.map((object) => ({ workload, object })) };
     } catch (error) {
       const message = `cannot list ${workload.resource} ${where(query.namespace)}: ${apiErrorMessage(error)}`;
-      if (errorCode(error) === 403) return { forbidden: { workload, message } };
+      if (httpStatusOf(error) === 403) return { forbidden: { workload, message } };
       throw new ClusterError(message);
     }
   }));

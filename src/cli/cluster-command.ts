@@ -1,10 +1,12 @@
 // `kube-prepull cluster up|down|status|env` (also `npm run cluster -- …`): the embedded local
 // cluster for development, tests and the demo (docs/local-cluster.md).
 import path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Argument, Command, InvalidArgumentError } from "commander";
 import { ensureControlPlaneBinaries, packageRoot } from "../local-cluster/binaries.js";
-import { clusterStatus, envLines, startCluster, stateDirOf, stopCluster } from "../local-cluster/cluster.js";
+import { clusterStatus, COMPONENTS, envLines, startCluster, stateDirOf, stopCluster } from "../local-cluster/cluster.js";
+import { isComponent, restartComponent } from "../local-cluster/restart.js";
 import { Interrupted } from "../local-cluster/wait.js";
+import { parseDurationOption } from "./serve-command.js";
 
 export interface CliContext {
   env: NodeJS.ProcessEnv;
@@ -88,6 +90,8 @@ export function clusterCommand(ctx: CliContext, interruption: () => AbortSignal)
       ctx.err(`[cluster] stopped and removed ${stateDir()}`);
     });
 
+  addRestartCommand(cluster, stateDir, ctx);
+
   cluster
     .command("status")
     .description("show the cluster's components and whether they run")
@@ -125,4 +129,18 @@ export function clusterCommand(ctx: CliContext, interruption: () => AbortSignal)
     });
 
   return cluster;
+}
+
+/** `cluster restart <component> [--down-for 60s]` (docs/local-cluster.md "Restarting a component"). */
+function addRestartCommand(cluster: Command, stateDir: () => string, ctx: CliContext): void {
+  cluster
+    .command("restart")
+    .addArgument(new Argument("<component>", "the component to restart").choices(COMPONENTS))
+    .description(`stop one component (${COMPONENTS.join(", ")}) and start it again as it ran: a control-plane outage`)
+    .option("--down-for <duration>", "how long it stays down (e.g. 60s)", parseDurationOption, 0)
+    .action(async (component: string, opts: { downFor: number }) => {
+      if (!isComponent(component)) return; // commander checked the choices
+      const result = await restartComponent(stateDir(), component, { downForMs: opts.downFor * 1000, progress: (line) => ctx.err(`[cluster] ${line}`) });
+      ctx.err(`[cluster] ${component} back (pid ${result.newPid}) after ${((result.readyAt - result.stoppedAt) / 1000).toFixed(1)}s down`);
+    });
 }

@@ -8,7 +8,8 @@
 //   transient  no answer (network, timeout), 401, 408, 429 and 5xx: retried with the work queue's
 //              per-key backoff until the hold deadline, then Failed with the last message.
 // https://kubernetes.io/docs/reference/using-api/api-concepts/#http-status-codes
-import { apiErrorMessage, errorCode } from "../kube/cluster-actions.js";
+import { apiErrorMessage } from "../kube/cluster-actions.js";
+import { httpStatusOf } from "../kube/api-errors.js";
 
 export type ApiErrorClass = "permanent" | "transient";
 
@@ -30,6 +31,6 @@ export interface CreateFailure {
 }
 
 export function createFailureOf(request: string, error: unknown): CreateFailure {
-  const code = errorCode(error);
+  const code = httpStatusOf(error);
   return { request, ...(code !== undefined ? { code } : {}), message: apiErrorMessage(error), permanent: classifyApiError(code) === "permanent" };
 }

@@ -44,6 +44,8 @@ export interface CacheEvents {
   enqueue: (key: string, afterMs: number) => void;
   /** Keys of the prepulls pulling now (node changes matter to them). */
   pullingKeys: () => string[];
+  /** A cache lists or watches again after failing: the apiserver is back. */
+  apiserverBack: () => void;
 }
 
 export interface Caches {
@@ -80,6 +82,7 @@ function workloadReflector(deps: CacheDeps, events: CacheEvents, clients: Worklo
     list: (p) => workload.api.list(clients, p),
     transform: workloadForCache((object) => workload.template(object)),
     log: deps.log,
+    onRecovered: events.apiserverBack,
     onEvent: (type, object) => {
       const key = workloadKey(workload.kind, object.metadata!.namespace!, object.metadata!.name!);
       events.workloadChanged(key, type === "DELETED" ? undefined : object);
@@ -99,6 +102,7 @@ function nodeReflector(deps: CacheDeps, events: CacheEvents): { reflector: Refle
     list: (p) => core.listNode(p),
     transform: nodeForCache,
     log: deps.log,
+    onRecovered: events.apiserverBack,
     onEvent: () => {
       nodesChanged ??= setTimeout(() => {
         nodesChanged = undefined;
@@ -127,6 +131,7 @@ function daemonSetReflector(deps: CacheDeps, events: CacheEvents, apps: k8s.Apps
       },
     },
     log: deps.log,
+    onRecovered: events.apiserverBack,
     onEvent: (type, ds) => {
       if (type === "DELETED") pending.forget(ds.metadata!.namespace!, ds.metadata!.name!);
       // Status changes of one prepull come in bursts (its pods start on hundreds of nodes at once):

@@ -44,6 +44,7 @@ export function startController(deps: ControllerDeps): RunningController {
     },
     enqueue: (key, afterMs) => queue.addAfter(key, afterMs),
     pullingKeys: () => order.pulling(),
+    apiserverBack: () => queue.retryFailingNow(),
   });
   const perform = createExecutor({
     ...deps,

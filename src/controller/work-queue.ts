@@ -93,11 +93,15 @@ export class WorkQueue {
     this.delayed.set(key, { at, cancel: () => timer.cancel() });
   }
 
-  /** Adds the key after its backoff (per key) and the overall rate limit, whichever is longer. */
-  addRateLimited(key: string): number {
+  /**
+   * Adds the key after its backoff (per key) and the overall rate limit, whichever is longer. A
+   * `capMs` bounds this retry's backoff (failures that heal with the apiserver are retried often
+   * enough to catch its return).
+   */
+  addRateLimited(key: string, capMs = this.maxDelayMs): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
-    const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(failures, 40));
+    const backoff = Math.min(this.maxDelayMs, capMs, this.baseDelayMs * 2 ** Math.min(failures, 40));
     const delay = Math.max(backoff, this.reserveToken());
     this.addAfter(key, delay);
     return delay;
@@ -106,6 +110,21 @@ export class WorkQueue {
   /** The key succeeded: its next failure starts the backoff again. */
   forget(key: string): void {
     this.failures.delete(key);
+  }
+
+  /**
+   * Every key waiting out a failure's backoff is retried now (its failure count kept): after an
+   * apiserver outage the backoffs have grown to minutes, and the work that fell due meanwhile
+   * (holds whose deadline passed) must not wait for them.
+   */
+  retryFailingNow(): void {
+    for (const key of this.failures.keys()) {
+      const delayed = this.delayed.get(key);
+      if (!delayed) continue;
+      delayed.cancel();
+      this.delayed.delete(key);
+      this.add(key);
+    }
   }
 
   retries(key: string): number {

@@ -5,6 +5,7 @@
 // reconcile, which decides whether the prepull fails now or at its deadline (api-errors.ts). Its ports are small interfaces so the loop is tested against fakes
 // (test/unit/controller/worker.test.ts).
 import type { Logger } from "pino";
+import { isUnavailable } from "../kube/api-errors.js";
 import { createFailureOf, type CreateFailure } from "./api-errors.js";
 import { parseWorkloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { KEEP_WARM_KEY, type Caches } from "./caches.js";
@@ -17,6 +18,8 @@ import type { WorkQueue } from "./work-queue.js";
 
 /** Reconciles asked for by a decision come this much after the deadline, so it has passed. */
 export const DEADLINE_SLACK_MS = 50;
+/** The longest wait before retrying a key whose reconcile failed because the apiserver was unavailable. */
+export const UNAVAILABLE_RETRY_MS = 2000;
 /** How often the worker looks whether the caches have synced before it takes the first key. */
 const SYNC_POLL_MS = 200;
 
@@ -109,8 +112,10 @@ export function createWorker(ports: WorkerPorts): Worker {
       await process(key);
       queue.forget(key);
     } catch (error) {
-      // Per-key exponential backoff (5 ms doubling to 1000 s) under an overall rate limit.
-      const retryInMs = queue.addRateLimited(key);
+      // Per-key exponential backoff (5 ms doubling to 1000 s) under an overall rate limit; at most
+      // UNAVAILABLE_RETRY_MS while the apiserver is unavailable, so a hold that fell due during an
+      // outage (of the apiserver or its etcd) is released within seconds of its return.
+      const retryInMs = queue.addRateLimited(key, isUnavailable(error) ? UNAVAILABLE_RETRY_MS : undefined);
       log.warn({ key, err: error, retries: queue.retries(key), retryInMs: Math.round(retryInMs) }, "reconcile failed; retrying");
     } finally {
       queue.done(key);

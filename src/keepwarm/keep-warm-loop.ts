@@ -5,12 +5,12 @@
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ClusterActions } from "../kube/cluster-actions.js";
-import { errorCode } from "../kube/cluster-actions.js";
 import { pointerSegment } from "../admission/review.js";
 import { Reflector } from "../kube/reflector.js";
 import type { PendingPodsRead } from "../kube/pending-pods.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { PrepullPodConfig } from "../prepull/daemonset.js";
+import { httpStatusOf } from "../kube/api-errors.js";
 import {
   KEEP_WARM_LABEL, SPEC_HASH_ANNOTATION, STATUS_ANNOTATION, decodeKeepWarmStatus, keepWarmDaemonSetName, keepWarmSelector,
   nextRefresh, parseKeepWarmList, reconcileKeepWarm, sameKeepWarmStatus, type KeepWarmAction,
@@ -93,7 +93,7 @@ export function createKeepWarmLists(deps: KeepWarmListsDeps): KeepWarmLists {
         try {
           await core.patchNamespacedConfigMap({ name: list, namespace, body: { metadata: { annotations: { [STATUS_ANNOTATION]: JSON.stringify(action.status) } } } }, mergePatch);
         } catch (error) {
-          if (errorCode(error) !== 404) throw error;
+          if (httpStatusOf(error) !== 404) throw error;
         }
         return;
       }

@@ -2,11 +2,13 @@
 // gone succeeds, and hold releases are conditional JSON patches that fail harmlessly when the
 // workload's held-by changed meanwhile. Workloads are patched through their kind's adapter.
 import * as k8s from "@kubernetes/client-node";
+import { withCallTimeout } from "./request-timeout.js";
 import { randomBytes } from "node:crypto";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
 import type { PrepullStatus } from "../prepull/progress.js";
 import { pointerSegment, type JsonPatchOperation } from "../admission/review.js";
 import type { Workload, WorkloadClients } from "../workloads/workload.js";
+import { httpStatusOf } from "./api-errors.js";
 
 /** One workload, with the adapter of its kind. */
 export interface WorkloadRef {
@@ -31,11 +33,6 @@ export interface ClusterActions {
   recordEvent(object: k8s.KubernetesObject, type: "Normal" | "Warning", reason: string, message: string, now: Date, kind: { apiVersion: string; kind: string }): Promise<void>;
 }
 
-export function errorCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "number" ? code : undefined;
-}
-
 /** The message of an ApiException (its body is a JSON string in client-node 1.x), or of any other error. */
 export function apiErrorMessage(error: unknown): string {
   const body = (error as { body?: unknown }).body;
@@ -51,7 +48,9 @@ export function apiErrorMessage(error: unknown): string {
 
 const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.heldBy)}`;
 
-export function createClusterActions(kubeConfig: k8s.KubeConfig, component: string): ClusterActions {
+export function createClusterActions(untimed: k8s.KubeConfig, component: string): ClusterActions {
+  // The controller's single worker waits on these calls: none may hang for the apiserver's 60 s.
+  const kubeConfig = withCallTimeout(untimed);
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const clients: WorkloadClients = { apps, batch: kubeConfig.makeApiClient(k8s.BatchV1Api) };
@@ -63,14 +62,14 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
       try {
         await apps.createNamespacedDaemonSet({ namespace: daemonSet.metadata!.namespace!, body: daemonSet });
       } catch (error) {
-        if (errorCode(error) !== 409) throw error;
+        if (httpStatusOf(error) !== 409) throw error;
       }
     },
     async deleteDaemonSet(namespace, name) {
       try {
         await apps.deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: "Background" });
       } catch (error) {
-        if (errorCode(error) !== 404) throw error;
+        if (httpStatusOf(error) !== 404) throw error;
       }
     },
     async setDaemonSetAffinity(namespace, name, affinity) {
@@ -78,14 +77,14 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
         // A merge patch replaces lists wholesale: the new node list is exactly `affinity`'s.
         await apps.patchNamespacedDaemonSet({ name, namespace, body: { spec: { template: { spec: { affinity } } } } }, mergePatch);
       } catch (error) {
-        if (errorCode(error) !== 404) throw error;
+        if (httpStatusOf(error) !== 404) throw error;
       }
     },
     async writeStatus({ workload, namespace, name }, status) {
       try {
         await workload.api.patch(clients, namespace, name, { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: JSON.stringify(status) } } }, mergePatch);
       } catch (error) {
-        if (errorCode(error) !== 404) throw error;
+        if (httpStatusOf(error) !== 404) throw error;
       }
     },
     async endHold({ workload, namespace, name }, heldBy, release) {
@@ -95,7 +94,7 @@ export function createClusterActions(kubeConfig: k8s.KubeConfig, component: stri
         return true;
       } catch (error) {
         // 422: a `test` failed (held-by changed or is gone); 404: the workload is gone.
-        if (errorCode(error) === 422 || errorCode(error) === 404) return false;
+        if (httpStatusOf(error) === 422 || httpStatusOf(error) === 404) return false;
         throw error;
       }
     },

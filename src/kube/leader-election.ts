@@ -10,7 +10,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { errorCode } from "./cluster-actions.js";
+import { httpStatusOf } from "./api-errors.js";
 
 export interface LeaseRecord {
   holder: string;
@@ -97,7 +97,7 @@ async function checkLeaseNamespace(api: LeaseApi, namespace: string): Promise<vo
   try {
     await api.listNamespacedLease({ namespace, limit: 1 });
   } catch (error) {
-    throw new Error(`leader election: cannot use Leases in namespace "${namespace}" (${errorCode(error) ?? (error as Error).message}); create the namespace or change --leader-election-namespace`);
+    throw new Error(`leader election: cannot use Leases in namespace "${namespace}" (${httpStatusOf(error) ?? (error as Error).message}); create the namespace or change --leader-election-namespace`);
   }
 }
 
@@ -138,7 +138,7 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
     try {
       lease = await api.readNamespacedLease({ name, namespace });
     } catch (error) {
-      if (errorCode(error) !== 404) throw error;
+      if (httpStatusOf(error) !== 404) throw error;
       await api.createNamespacedLease({
         namespace,
         body: { metadata: { name, namespace }, spec: leaseSpec({ identity, leaseSeconds, decision: { kind: "take", transitions: 0, acquireTime: now }, now }) },
@@ -162,7 +162,7 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
     try {
       result = await attempt();
     } catch (error) {
-      if (errorCode(error) !== 409) log.warn({ err: error, lease: `${namespace}/${name}` }, "leader election: lease update failed");
+      if (httpStatusOf(error) !== 409) log.warn({ err: error, lease: `${namespace}/${name}` }, "leader election: lease update failed");
     }
     if (!running) return;
     const now = Date.now();

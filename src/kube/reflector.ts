@@ -7,6 +7,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { httpStatusOf, isUnavailable } from "./api-errors.js";
 
 export type ObjectEvent = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -31,6 +32,23 @@ export interface ReflectorOptions<T extends k8s.KubernetesObject> {
   /** What the cache keeps of each object (default: all but managedFields). */
   transform?: (object: T) => T;
   log: Logger;
+  /** A list or watch worked again after failing (the apiserver is back after an outage). */
+  onRecovered?: () => void;
+}
+
+/** An ERROR event inside a watch (other than 410): the version it watched from is not trusted. */
+class WatchEventError extends Error {}
+
+/**
+ * The wait before the next list/watch after `failures` failures in a row (before jitter): 1 s
+ * doubling to 30 s for answers that may not heal soon (403, 404, …); capped at 2 s while nothing
+ * answers (connection refused or reset: the apiserver is down, and a try costs it nothing) and at
+ * 5 s for 429/5xx (it is starting or overloaded), so the cache comes back within seconds of the
+ * apiserver and the holds that fell due during an outage are released then.
+ */
+export function retryDelayMs(error: unknown, failures: number): number {
+  const cap = !isUnavailable(error) ? 30_000 : httpStatusOf(error) === undefined ? 2000 : 5000;
+  return Math.min(cap, 1000 * 2 ** Math.min(failures - 1, 5));
 }
 
 /**
@@ -52,6 +70,8 @@ export class Reflector<T extends k8s.KubernetesObject> {
   /** index name → index value → object key → object */
   private readonly indices = new Map<string, Map<string, Map<string, T>>>();
   private running = false;
+  /** The last list or watch failed; cleared (and onRecovered called) by the next that works. */
+  private failing = false;
   private synced = false;
   private abort: AbortController | undefined;
   private wake: (() => void) | undefined;
@@ -131,23 +151,37 @@ export class Reflector<T extends k8s.KubernetesObject> {
 
   private async run(): Promise<void> {
     let failures = 0;
+    // Undefined: the cache must be (re)listed; otherwise the watch resumes from here.
+    let resourceVersion: string | undefined;
     while (this.running) {
       try {
-        let resourceVersion = await this.relist();
-        failures = 0;
-        while (this.running) {
-          const outcome = await this.watchOnce(resourceVersion);
-          if (outcome.kind === "gone") break; // 410: relist
-          resourceVersion = outcome.resourceVersion;
+        if (resourceVersion === undefined) {
+          resourceVersion = await this.relist();
+          this.recovered();
         }
+        const outcome = await this.watchOnce(resourceVersion);
+        failures = 0;
+        // 410 Gone: the apiserver no longer has that version (compaction, or a restarted watch cache).
+        resourceVersion = outcome.kind === "gone" ? undefined : outcome.resourceVersion;
       } catch (error) {
         if (!this.running) return;
         failures++;
-        const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5)) * (0.5 + Math.random() / 2);
+        this.failing = true;
+        // A watch that failed resumes from its last version (client-go does the same): an outage of
+        // the apiserver costs one relist per resource at most (the 410 after its restart), no storm.
+        if (error instanceof WatchEventError) resourceVersion = undefined;
+        const delay = retryDelayMs(error, failures) * (0.5 + Math.random() / 2);
         this.options.log.warn({ resource: this.options.name, err: error, retryInMs: Math.round(delay) }, "list/watch failed");
         await this.sleep(delay);
       }
     }
+  }
+
+  /** The first successful list or watch after failures: tell the owner (it may retry its own work now). */
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.options.onRecovered?.();
   }
 
   private async relist(): Promise<string> {
@@ -211,7 +245,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
           (type: string, object: T & { code?: number }) => {
             armWatchdog();
             if (type === "ERROR") {
-              finish(object.code === 410 ? { kind: "gone" } : new Error(`watch error: ${JSON.stringify(object)}`));
+              finish(object.code === 410 ? { kind: "gone" } : new WatchEventError(`watch error: ${JSON.stringify(object)}`));
               return;
             }
             current = object.metadata?.resourceVersion ?? current;
@@ -223,7 +257,8 @@ export class Reflector<T extends k8s.KubernetesObject> {
             this.options.onEvent(type as ObjectEvent, kept);
           },
           (error: unknown) => {
-            if (error && this.running) finish(error instanceof Error ? error : new Error(JSON.stringify(error)));
+            if (httpStatusOf(error) === 410) finish({ kind: "gone" });
+            else if (error && this.running) finish(error instanceof Error ? error : new Error(JSON.stringify(error)));
             else finish({ kind: "ended", resourceVersion: current });
           },
         )
@@ -231,6 +266,7 @@ export class Reflector<T extends k8s.KubernetesObject> {
           (controller) => {
             this.abort = controller;
             if (settled || !this.running) controller.abort();
+            else this.recovered(); // the apiserver answered 200: the watch is established
           },
           (error: unknown) => finish(error instanceof Error ? error : new Error(JSON.stringify(error))),
         );

@@ -74,7 +74,7 @@ export function readClusterState(stateDir: string): ClusterState | undefined {
 }
 
 /** Replaces the state file whole (write, then rename): a process killed meanwhile leaves the previous one, never half of it. */
-function writeClusterState(state: ClusterState): void {
+export function writeClusterState(state: ClusterState): void {
   const file = path.join(state.stateDir, STATE_FILE);
   writeFileSync(`${file}.new`, JSON.stringify(state, null, 2));
   renameSync(`${file}.new`, file);

@@ -9,7 +9,6 @@
 // which is what lets RBAC restrict them by resourceNames), and a timer at the next renewal time.
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { errorCode } from "../kube/cluster-actions.js";
 import { Reflector, type ReflectorOptions } from "../kube/reflector.js";
 import type { TlsMaterial } from "../server/servers.js";
 import {
@@ -17,6 +16,7 @@ import {
   type CertificateAction, type CertificatePolicy, type CertificateSet,
 } from "./self-managed.js";
 import { base64Bundle, caBundlePatch, certificateSecret, configurationsTrust, recheckDelayMs } from "./self-managed-objects.js";
+import { httpStatusOf } from "../kube/api-errors.js";
 
 export interface SelfManagedTlsOptions {
   kubeConfig: k8s.KubeConfig;
@@ -200,7 +200,7 @@ class CertificateManager {
     try {
       return await this.core.readNamespacedSecret({ name: secretName, namespace });
     } catch (error) {
-      if (errorCode(error) !== 404) throw error;
+      if (httpStatusOf(error) !== 404) throw error;
       return undefined;
     }
   }
@@ -217,7 +217,7 @@ class CertificateManager {
       if (action.kind === "rotate-ca" || action.kind === "create") this.signerTrustedSince = undefined;
     } catch (error) {
       // Another replica wrote first (409 on update, AlreadyExists on create): use what it wrote.
-      if (errorCode(error) !== 409 || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      if (httpStatusOf(error) !== 409 || attempt >= MAX_CONFLICT_RETRIES) throw error;
       log.debug({ action: action.kind }, "certificate Secret changed meanwhile; re-reading");
     }
   }
@@ -235,7 +235,7 @@ class CertificateManager {
       log.info({ configuration: `${kind}/${webhookName}` }, "CA bundle injected");
     } catch (error) {
       // 422: the webhooks were reordered meanwhile; 404: deleted. The watch event brings another pass.
-      if (errorCode(error) !== 422 && errorCode(error) !== 404) throw error;
+      if (httpStatusOf(error) !== 422 && httpStatusOf(error) !== 404) throw error;
     }
   }
 }

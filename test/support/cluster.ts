@@ -19,7 +19,8 @@ import { startServe, type RunningServe, type ServeOptions } from "../../src/serv
 import { DEFAULT_HELPER_IMAGE } from "../../src/version.js";
 
 export { pollUntil as waitUntil, waitForPrepullWebhook } from "../../src/local-cluster/wait.js";
-export { apiErrorMessage, errorCode as apiErrorCode } from "../../src/kube/cluster-actions.js";
+export { apiErrorMessage } from "../../src/kube/cluster-actions.js";
+export { httpStatusOf as apiErrorCode } from "../../src/kube/api-errors.js";
 
 const run = promisify(execFile);
 

@@ -79,4 +79,38 @@ describe("work queue", () => {
     q.shutdown();
     assert.equal(await next, undefined);
   });
+
+  it("retries every key in backoff at once when the apiserver is back, keeping its failure count", async () => {
+    const clock = fakeClock();
+    const q = new WorkQueue({ clock });
+    q.add("held");
+    for (let i = 0; i < 14; i++) {
+      assert.equal(await q.get(), "held");
+      q.addRateLimited("held"); // failed: the apiserver is down
+      q.done("held");
+      if (i < 13) clock.advance(5 * 2 ** i); // the retry comes; the 14th failure waits
+    }
+    q.add("healthy");
+    assert.equal(await q.get(), "healthy");
+    q.done("healthy");
+    assert.equal(q.length(), 0, "held waits out 5 ms × 2^14 ≈ 82 s");
+    q.retryFailingNow();
+    assert.equal(q.length(), 1);
+    assert.equal(await q.get(), "held");
+    assert.equal(q.retries("held"), 14, "a key that keeps failing keeps its backoff");
+    q.done("held");
+    clock.advance(10 * 60_000);
+    assert.equal(q.length(), 0, "its old timer was cancelled: not queued twice");
+  });
+
+  it("bounds a retry's backoff by the cap asked for, keeping the count", async () => {
+    const clock = fakeClock();
+    const q = new WorkQueue({ clock });
+    for (let i = 0; i < 20; i++) q.addRateLimited("k");
+    assert.equal(q.addRateLimited("k", 2000), 2000, "an unavailable apiserver: retried within 2 s however many failures");
+    assert.equal(q.retries("k"), 21);
+    assert.ok(q.addRateLimited("k") > 60_000, "without a cap the backoff is what the count says");
+    clock.advance(2000);
+    assert.equal(await q.get(), "k");
+  });
 });
