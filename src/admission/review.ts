@@ -60,8 +60,9 @@ export function parseReview(body: unknown): ParsedReview {
     return { ok: false, message: `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT` };
   }
   const kind = request.kind;
-  if (typeof kind !== "object" || kind === null || typeof kind.kind !== "string") {
-    return { ok: false, message: "request.kind is missing" };
+  // The apiserver always sends group, version and kind as strings (group "" for the core group).
+  if (typeof kind !== "object" || kind === null || typeof kind.kind !== "string" || typeof kind.group !== "string") {
+    return { ok: false, message: "request.kind is missing or has no string group and kind" };
   }
   return { ok: true, request: request as AdmissionRequest };
 }
