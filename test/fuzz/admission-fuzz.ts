@@ -72,7 +72,7 @@ async function startTarget(): Promise<Target> {
   const iterator = lines[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) throw new Error("the admission server exited before listening");
-  const { port, caPem } = JSON.parse(first.value as string) as { port: number; caPem: string };
+  const { port, caPem } = JSON.parse(first.value) as { port: number; caPem: string };
   const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: caPem });
   return {
     port,
@@ -82,7 +82,7 @@ async function startTarget(): Promise<Target> {
       child.stdin!.write("memory\n");
       const next = await iterator.next();
       if (next.done) throw new Error(exit ?? "the admission server closed its output");
-      return JSON.parse(next.value as string) as { memory: NodeJS.MemoryUsage; errorLogs: number };
+      return JSON.parse(next.value) as { memory: NodeJS.MemoryUsage; errorLogs: number };
     },
     exited: () => exit,
     stop: async () => {

@@ -163,11 +163,11 @@ const pathsEnding = (review: JsonObject, keys: string[]): Path[] => pathsOf(revi
 
 function annotationsOf(review: JsonObject, random: Random): JsonObject {
   const objectName = random.chance(0.8) ? "object" : "oldObject";
-  const request = (review.request && typeof review.request === "object" && !Array.isArray(review.request) ? review.request : (review.request = {})) as JsonObject;
-  const object = (request[objectName] && typeof request[objectName] === "object" && !Array.isArray(request[objectName]) ? request[objectName] : (request[objectName] = {})) as JsonObject;
-  const metadata = (object.metadata && typeof object.metadata === "object" && !Array.isArray(object.metadata) ? object.metadata : (object.metadata = {})) as JsonObject;
+  const request = (review.request && typeof review.request === "object" && !Array.isArray(review.request) ? review.request : (review.request = {}));
+  const object = (request[objectName] && typeof request[objectName] === "object" && !Array.isArray(request[objectName]) ? request[objectName] : (request[objectName] = {}));
+  const metadata = (object.metadata && typeof object.metadata === "object" && !Array.isArray(object.metadata) ? object.metadata : (object.metadata = {}));
   if (!metadata.annotations || typeof metadata.annotations !== "object" || Array.isArray(metadata.annotations)) metadata.annotations = {};
-  return metadata.annotations as JsonObject;
+  return metadata.annotations;
 }
 
 export const TREE_MUTATIONS: Record<string, TreeMutation> = {

@@ -82,7 +82,7 @@ function judgeReview(answer: Answer, request: Record<string, unknown>, body: Buf
   if (response.uid !== request.uid) return `the response's uid is not the request's (${JSON.stringify(response.uid)?.slice(0, 80)})`;
   if (typeof response.allowed !== "boolean") return "response.allowed is not a boolean";
   if (response.warnings !== undefined && (!Array.isArray(response.warnings) || !response.warnings.every((w) => typeof w === "string"))) return "warnings that are not strings";
-  if ((response.warnings as string[] | undefined)?.some((w) => /internal error/.test(w))) return "an internal error (the decision threw; admitted unchanged)";
+  if ((response.warnings)?.some((w) => /internal error/.test(w))) return "an internal error (the decision threw; admitted unchanged)";
   if (!response.allowed) {
     const status = response.status;
     if (!isObject(status) || typeof status.code !== "number" || status.code < 400 || status.code >= 500 || typeof status.message !== "string" || status.message === "") {
