@@ -31,7 +31,8 @@ function pickLayer(random: Random): Layer {
   return "tree";
 }
 
-export function generateCase(seed: number, index: number): FuzzCase {
+/** `only`: every case has exactly this one step (a focused run). */
+export function generateCase(seed: number, index: number, only?: Pick<Step, "layer" | "name">): FuzzCase {
   const random = new Random(deriveSeed(seed, index));
   const kind = random.pick(SEED_KINDS);
   const operation = random.pick<SeedOperation>([...SEED_OPERATIONS, "CREATE", "UPDATE", "CREATE", "UPDATE"]);
@@ -40,9 +41,12 @@ export function generateCase(seed: number, index: number): FuzzCase {
   const count = random.chance(0.1) ? 0 : 1 + random.int(3);
   const steps: Step[] = Array.from({ length: count }, (_, j) => {
     const layer = pickLayer(random);
-    return { layer, name: random.pick(Object.keys(LAYERS[layer])), seed: deriveSeed(seed, index, j + 1) };
+    // Long distinct image names are weighted up: memory growth per image name shows only in numbers.
+    const name = layer === "tree" && random.chance(0.15) ? "distinct huge images" : random.pick(Object.keys(LAYERS[layer]));
+    return { layer, name, seed: deriveSeed(seed, index, j + 1) };
   });
-  return { seed, index, kind, operation, webhook, baseSeed: deriveSeed(seed, index, 0), steps };
+  const focused = only ? [{ ...only, seed: deriveSeed(seed, index, 1) }] : steps;
+  return { seed, index, kind, operation, webhook, baseSeed: deriveSeed(seed, index, 0), steps: focused };
 }
 
 /** The HTTP request of a case (only the given steps, when minimising). */

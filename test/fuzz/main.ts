@@ -32,7 +32,7 @@ const report: FuzzReport = await runFuzz({ seed, count: Number(values.count), co
 const growth = memoryGrowth(report);
 console.log(JSON.stringify({ ...report, memory: report.memory.map((m) => ({ afterCases: m.afterCases, heapUsed: mib(m.heapUsedBytes), rss: mib(m.rssBytes), external: mib(m.externalBytes) })) }, null, 2));
 console.log(`${report.count} cases in ${report.seconds.toFixed(0)}s (${(report.count / report.seconds).toFixed(0)}/s, ${mib(report.bytesSent)} sent); answers ${JSON.stringify(report.statuses)}; ` +
-  `heap after GC ${mib(growth.heapBefore)} → ${mib(growth.heapAfter)}, rss ${mib(growth.rssBefore)} → ${mib(growth.rssAfter)}; ${report.failures.length} failures${report.crashed ? `; CRASHED: ${report.crashed}` : ""}`);
+  `heap after GC ${mib(growth.heapBefore)} after the warm-up, at most ${mib(growth.heapAfter)}; rss ${mib(growth.rssBefore)}, at most ${mib(growth.rssAfter)}; ${report.failures.length} failures${report.crashed ? `; CRASHED: ${report.crashed}` : ""}`);
 for (const failure of report.failures) console.log(`FAILED: ${failure.reason}\n  ${failure.minimised}\n  replay: ${failure.replay}\n  body: ${failure.body}`);
 if (!growth.bounded) console.log(`FAILED: memory grew beyond the bound: ${growth.explanation}`);
 process.exit(report.failures.length > 0 || report.crashed || !growth.bounded ? 1 : 0);

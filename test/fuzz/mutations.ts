@@ -184,6 +184,12 @@ export const TREE_MUTATIONS: Record<string, TreeMutation> = {
     const images = pathsEnding(review, ["image"]);
     if (images.length > 0) setAt(review, random.pick(images), oddImage(random));
   },
+  "distinct huge images": (review, random) => {
+    // Every image a different long name: what the server remembers per image name must stay bounded.
+    const paths = pathsEnding(review, ["image"]);
+    const length = Math.min(random.pick([10_000, 100_000, 300_000]), Math.floor(2 ** 21 / Math.max(1, paths.length)));
+    for (const path of paths) setAt(review, path, `registry.example.com/${random.int(1e9).toString(36)}/${"a".repeat(length)}:v1`);
+  },
   "many containers": (review, random) => {
     const lists = pathsEnding(review, ["containers", "initContainers"]);
     if (lists.length === 0) return;
