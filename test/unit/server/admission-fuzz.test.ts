@@ -25,10 +25,10 @@ describe("admission fuzzing (short run)", () => {
 });
 
 describe("admission memory under distinct long image names", () => {
-  it("stays bounded over 1,000 reviews whose every image has a different long name", { timeout: 600_000 }, async () => {
+  it("stays bounded over 600 reviews whose every image has a different long name", { timeout: 600_000 }, async () => {
     // Image names are remembered (the image-key cache): only short ones may be, or any user who may
     // dry-run a workload write grows the server by the size of the names sent.
-    const report = await runFuzz({ seed: SEED, count: 1000, concurrency: 4, only: { layer: "tree", name: "distinct huge images" } });
+    const report = await runFuzz({ seed: SEED, count: 600, concurrency: 4, only: { layer: "tree", name: "distinct huge images" } });
     const growth = memoryGrowth(report);
     console.log(`seed ${SEED}: ${report.count} cases; ${(report.bytesSent / 2 ** 20).toFixed(0)} MiB sent; ${growth.explanation}`);
     assert.deepEqual(report.failures, []);
