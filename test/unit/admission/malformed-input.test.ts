@@ -78,3 +78,18 @@ describe("admission on malformed objects (fuzzer counterexamples)", () => {
     assert.deepEqual(parsed, { ok: false, message: "request.kind is missing or has no string group and kind" });
   });
 });
+
+describe("admission on malformed objects (the full fuzz run's counterexample)", () => {
+  it("holds a DaemonSet whose updateStrategy nests 10,000 deep, recording only the strategy's typed fields (held-by threw)", () => {
+    const deep = JSON.parse('{"a":'.repeat(10_000) + "1" + "}".repeat(10_000)) as unknown;
+    const ds = (image: string): Record<string, unknown> => ({
+      metadata: { name: "agent", annotations: { "kube-prepull.io/hold": "true" } },
+      spec: { selector: {}, updateStrategy: { a: deep, type: "RollingUpdate", rollingUpdate: { maxUnavailable: 2, maxSurge: deep } }, template: { spec: { containers: [{ name: "a", image }] } } },
+    });
+    const object = ds("agent:2");
+    const decision = decideMutation(request("DaemonSet", "apps", "UPDATE", object, ds("agent:1")), NOW);
+    assert.equal(decision.kind, "prepull");
+    const heldBy = decision.kind === "prepull" ? decision.patch.find((op) => op.path.endsWith("held-by"))?.value : undefined;
+    assert.match(String(heldBy), / \{"updateStrategy":\{"type":"RollingUpdate","rollingUpdate":\{"maxUnavailable":2\}\}\}$/);
+  });
+});
