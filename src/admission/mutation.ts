@@ -29,13 +29,30 @@ interface Write {
   old: WorkloadObject | undefined;
 }
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Why the object's metadata cannot take the patch, if it cannot: the apiserver sends decoded,
+ * typed objects, but the patch must never fail (a patch the apiserver cannot apply fails the write).
+ */
+function malformedMetadata(object: WorkloadObject): string | undefined {
+  const metadata: unknown = object.metadata;
+  if (!isPlainObject(metadata)) return "the object has no metadata object";
+  const annotations = metadata.annotations;
+  if (annotations === undefined || annotations === null) return undefined;
+  if (!isPlainObject(annotations) || !Object.values(annotations).every((v) => typeof v === "string")) return "the object's annotations are not a map of strings";
+  return undefined;
+}
+
 /** The workload write this request is, or why it is none kube-prepull acts on. */
 function writeOf(request: AdmissionRequest): Write | string {
   const workload = workloadOfKind(request.kind.group, request.kind.kind);
   if (!workload) return `not a workload kube-prepull serves (${request.kind.group}/${request.kind.kind})`;
   if (request.operation !== "CREATE" && request.operation !== "UPDATE") return `operation ${request.operation}`;
   const object = request.object as WorkloadObject | undefined;
-  if (!object || !workload.template(object)) return `no ${workload.kind} pod template in the request`;
+  if (!isPlainObject(object) || !isPlainObject(workload.template(object))) return `no ${workload.kind} pod template in the request`;
+  const malformed = malformedMetadata(object);
+  if (malformed) return malformed;
   const old = request.operation === "UPDATE" ? (request.oldObject as WorkloadObject | undefined) : undefined;
   return { workload, operation: request.operation, object, old };
 }

@@ -41,6 +41,10 @@ export type ParsedReview = { ok: true; request: AdmissionRequest } | { ok: false
 
 const OPERATIONS = new Set(["CREATE", "UPDATE", "DELETE", "CONNECT"]);
 
+/** The apiserver always sends group, version and kind as strings (group "" for the core group). */
+const isGroupKind = (kind: unknown): boolean =>
+  typeof kind === "object" && kind !== null && typeof (kind as { kind?: unknown }).kind === "string" && typeof (kind as { group?: unknown }).group === "string";
+
 /** Checks the shape of a decoded AdmissionReview; the message says what is wrong. */
 export function parseReview(body: unknown): ParsedReview {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -59,10 +63,7 @@ export function parseReview(body: unknown): ParsedReview {
   if (typeof request.operation !== "string" || !OPERATIONS.has(request.operation)) {
     return { ok: false, message: `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT` };
   }
-  const kind = request.kind;
-  if (typeof kind !== "object" || kind === null || typeof kind.kind !== "string") {
-    return { ok: false, message: "request.kind is missing" };
-  }
+  if (!isGroupKind(request.kind)) return { ok: false, message: "request.kind is missing or has no string group and kind" };
   return { ok: true, request: request as AdmissionRequest };
 }
 

@@ -139,10 +139,15 @@ export function readSettings(annotations: Record<string, string> | undefined): {
 } {
   const settings: PrepullSettings = { ...DEFAULT_SETTINGS };
   const problems: AnnotationProblem[] = [];
-  const values = annotations ?? {};
+  // Admission reads objects before the apiserver validated them: a map that is not one is none.
+  const values: Record<string, unknown> = typeof annotations === "object" && annotations !== null && !Array.isArray(annotations) ? annotations : {};
   for (const rule of RULES) {
     const value = values[rule.key];
     if (value === undefined) continue;
+    if (typeof value !== "string") {
+      problems.push({ key: rule.key, message: `${rule.key}: the value is not a string; allowed: ${rule.allowed}` });
+      continue;
+    }
     const parsed = rule.parse(value);
     if (parsed === undefined) {
       problems.push({ key: rule.key, message: `${rule.key}: invalid value "${value}"; allowed: ${rule.allowed}` });

@@ -107,19 +107,27 @@ export function canonicalImage(ref: ImageReference): string {
 // imageKey runs for every image name every node reports (status.images) on every target plan, and
 // twice per container on every admission: a cluster has few distinct names, so the answers are
 // remembered. Bounded: when full it starts over (a Map keeps no recency; an LRU buys nothing here).
+// Only names of a usual length are remembered: admission sees objects before the apiserver
+// validates them, and 10,000 remembered names of 100 KB each would let anyone who may dry-run a
+// workload grow the server by a GiB (found by the admission fuzzer, docs/reliability.md).
 const IMAGE_KEY_CACHE_LIMIT = 10_000;
+const IMAGE_KEY_CACHED_LENGTH = 512;
 const imageKeys = new Map<string, string>();
+
+function computeImageKey(reference: string): string {
+  try {
+    return canonicalImage(parseImageReference(reference));
+  } catch {
+    return reference;
+  }
+}
 
 /** The canonical form of a reference string, or the string itself when it does not parse. */
 export function imageKey(reference: string): string {
+  if (reference.length > IMAGE_KEY_CACHED_LENGTH) return computeImageKey(reference);
   const known = imageKeys.get(reference);
   if (known !== undefined) return known;
-  let key: string;
-  try {
-    key = canonicalImage(parseImageReference(reference));
-  } catch {
-    key = reference;
-  }
+  const key = computeImageKey(reference);
   if (imageKeys.size >= IMAGE_KEY_CACHE_LIMIT) imageKeys.clear();
   imageKeys.set(reference, key);
   return key;

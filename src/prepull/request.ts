@@ -15,12 +15,17 @@ export interface PrepullRequest {
   hold: boolean;
 }
 
+// Admission reads objects before the apiserver validated them: a list that is not one, or an image
+// that is not a string, counts as no image rather than an error.
+const containersOf = (list: unknown): Array<{ image?: unknown } | null | undefined> => (Array.isArray(list) ? (list as Array<{ image?: unknown }>) : []);
+
 /** Every image of a pod spec (init containers first), verbatim, without duplicates by identity. */
 export function templateImages(spec: V1PodSpec | undefined): string[] {
   const seen = new Set<string>();
   const images: string[] = [];
-  for (const container of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
-    const image = container.image?.trim();
+  for (const container of [...containersOf(spec?.initContainers), ...containersOf(spec?.containers)]) {
+    const raw = typeof container === "object" ? container?.image : undefined;
+    const image = typeof raw === "string" ? raw.trim() : "";
     if (!image) continue;
     const key = imageKey(image);
     if (seen.has(key)) continue;

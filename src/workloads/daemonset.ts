@@ -11,6 +11,23 @@ import type { Workload } from "./workload.js";
 
 const strategyOf = (d: k8s.V1DaemonSet): string => d.spec?.updateStrategy?.type ?? "RollingUpdate";
 
+const scalar = (value: unknown): string | number | undefined => (typeof value === "string" || typeof value === "number" ? value : undefined);
+
+/**
+ * The user's strategy, to restore, with the fields the apiserver's typed object has (type,
+ * rollingUpdate's maxUnavailable and maxSurge): admission sees the object before validation, and
+ * anything else (a value nested 10,000 deep, found by the fuzzer) could not be recorded in held-by.
+ */
+function ownStrategy(d: k8s.V1DaemonSet): k8s.V1DaemonSetUpdateStrategy {
+  const strategy: unknown = d.spec?.updateStrategy;
+  if (typeof strategy !== "object" || strategy === null) return { type: "RollingUpdate" };
+  const { type, rollingUpdate } = strategy as { type?: unknown; rollingUpdate?: { maxUnavailable?: unknown; maxSurge?: unknown } | null };
+  const rolling = typeof rollingUpdate === "object" && rollingUpdate !== null
+    ? Object.fromEntries(Object.entries({ maxUnavailable: scalar(rollingUpdate.maxUnavailable), maxSurge: scalar(rollingUpdate.maxSurge) }).filter(([, v]) => v !== undefined))
+    : undefined;
+  return { ...(typeof type === "string" ? { type } : {}), ...(rolling ? { rollingUpdate: rolling } : {}) };
+}
+
 /** kubectl rollout status for DaemonSets: every scheduled pod updated and available. */
 export function daemonSetRolledOut(d: k8s.V1DaemonSet): boolean {
   const status = d.status;
@@ -34,7 +51,7 @@ export const daemonSetWorkload: Workload<k8s.V1DaemonSet> = {
     if (!before && strategyOf(d) === "OnDelete") {
       return { held: false, warning: "the DaemonSet updates OnDelete (pods change only when deleted); prepulling without holding" };
     }
-    const own = before?.restore?.updateStrategy ?? d.spec?.updateStrategy ?? { type: "RollingUpdate" };
+    const own = before?.restore?.updateStrategy ?? ownStrategy(d);
     return {
       held: true,
       patch: [{ op: "add", path: "/spec/updateStrategy", value: { type: "OnDelete" } }],

@@ -32,7 +32,8 @@ function holdByPartition(s: k8s.V1StatefulSet, before: HeldBy | undefined): Hold
   }
   const rollingUpdate = { ...(s.spec?.updateStrategy?.rollingUpdate ?? {}), partition: replicas };
   // The API server defaults updateStrategy before admission; a patch must never fail on its absence.
-  const patch: JsonPatchOperation = s.spec?.updateStrategy
+  const strategy: unknown = s.spec?.updateStrategy;
+  const patch: JsonPatchOperation = typeof strategy === "object" && strategy !== null && !Array.isArray(strategy)
     ? { op: "add", path: "/spec/updateStrategy/rollingUpdate", value: rollingUpdate }
     : { op: "add", path: "/spec/updateStrategy", value: { type: "RollingUpdate", rollingUpdate } };
   return { held: true, patch: [patch], restore: { partition: own, held: replicas } };

@@ -17,7 +17,9 @@ export function cleanupPhase(observed: Observed, view: View, current: PrepullSta
   const now = observed.now.getTime();
   const ttlEnds = Date.parse(current.finishedAt ?? current.startedAt) + config.cleanupTtlSeconds * 1000;
   // Still held (the release is on its way): the workload's status cannot say the rollout is done.
-  if (view.heldByText === undefined && observed.workload.rolloutComplete(observed.object)) {
+  // Held-by alone, the mechanism undone by its user, is no hold: the status can.
+  const held = view.heldBy !== undefined && observed.workload.isHeld(observed.object, view.heldBy);
+  if (!held && observed.workload.rolloutComplete(observed.object)) {
     return { actions: [{ kind: "delete-daemonset", name: currentName, reason: "rollout complete" }], requeue: [] };
   }
   if (now >= ttlEnds) return { actions: [{ kind: "delete-daemonset", name: currentName, reason: "cleanup TTL passed" }], requeue: [] };

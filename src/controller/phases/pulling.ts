@@ -83,17 +83,18 @@ export function pullingPhase(observed: Observed, view: Started, current: Prepull
   const actions: Action[] = [];
   const { daemonSet, graceEnds, progress, nodes } = observe(observed, view, current, plan, config);
   const limit = parallelLimit(settings.maxParallel, plan.targets.length);
-  if (!daemonSet && plan.targets.length > 0) {
-    // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
-    const nodeNames = firstNodeList(plan, limit);
-    actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ workload, object, request, nodes: settings.nodes, nodeNames, config: config.pod }) });
-  }
   const elapsed = secondsSince(current.startedAt, now);
   const end = endOf(observed, view, daemonSet, progress, nodes, elapsed);
   if (end) {
     const status = withFailures({ ...current, phase: end.phase, nodes, finishedAt: now.toISOString(), message: end.message }, progress);
     actions.push({ kind: "write-status", status }, { kind: "count", result: end.phase, seconds: elapsed, pulled: nodes.pulled, failed: nodes.failed }, { kind: "event", ...end.event });
     return { actions, requeue: [], current: status };
+  }
+  // Not after the end: a DaemonSet created for a prepull that just ended would pull for nothing.
+  if (!daemonSet && plan.targets.length > 0) {
+    // Created but not yet seen, or deleted by someone: creating again is idempotent (409 = fine).
+    const nodeNames = firstNodeList(plan, limit);
+    actions.push({ kind: "create-daemonset", daemonSet: renderPrepullDaemonSet({ workload, object, request, nodes: settings.nodes, nodeNames, config: config.pod }) });
   }
   const wave = daemonSet && progress ? nextWaveAffinity({ daemonSet, progress, placement: placementOf(view.template, settings.nodes), limit }) : undefined;
   if (wave) actions.push({ kind: "set-daemonset-nodes", name: currentName, ...wave });

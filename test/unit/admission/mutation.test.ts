@@ -4,7 +4,7 @@ import type { V1Deployment } from "@kubernetes/client-node";
 import { decideMutation } from "../../../src/admission/mutation.js";
 import type { AdmissionRequest } from "../../../src/admission/review.js";
 import { decodeRequest } from "../../../src/prepull/request.js";
-import { applyPatch } from "../../support/json-patch.js";
+import { applyPatch } from "../../support/apply-patch.js";
 
 const NOW = new Date("2026-11-22T10:00:00Z");
 

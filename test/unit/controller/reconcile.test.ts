@@ -540,3 +540,21 @@ describe("reconcile on the controller's slimmed cache shape (cache-shapes.ts wor
     }
   });
 });
+
+// Counterexamples of the property "performing reconcile's actions and reconciling again asks for
+// nothing new" (reconcile.properties.test.ts), kept as regressions.
+describe("reconcile: counterexamples of its properties", () => {
+  it("creates no DaemonSet for a prepull that times out in the same reconcile", () => {
+    // Its DaemonSet was deleted by someone (or never seen) and the deadline has passed.
+    const { actions } = run({ deployment: deployment({ status: pulling() }), daemonSets: [], now: at(1000) });
+    assert.deepEqual(kinds(actions), ["write-status", "count", "event:PrepullTimedOut", "release-hold", "event:HoldReleased"]);
+    assert.equal(statusOf(actions)?.phase, "TimedOut");
+  });
+
+  it("deletes the DaemonSet of a finished prepull once the rollout its user resumed has completed, with the held-by it drops", () => {
+    const finished = pulling({ phase: "Succeeded", finishedAt: at(10).toISOString(), nodes: { desired: 3, pulled: 3, failed: 0, skipped: 0 } });
+    const { actions } = run({ deployment: deployment({ status: finished, paused: false, rolledOut: true }), daemonSets: [daemonSet(["a", "b", "c"])], now: at(20) });
+    assert.deepEqual(kinds(actions), ["forget-hold", "event:HoldReleased", "delete-daemonset"]);
+    assert.equal((actions[2] as Extract<Action, { kind: "delete-daemonset" }>).reason, "rollout complete");
+  });
+});
