@@ -5,7 +5,7 @@
 // reconcile, which decides whether the prepull fails now or at its deadline (api-errors.ts). Its ports are small interfaces so the loop is tested against fakes
 // (test/unit/controller/worker.test.ts).
 import type { Logger } from "pino";
-import { isUnavailable } from "../kube/api-errors.js";
+import { isApiserverUnavailable } from "../kube/api-errors.js";
 import { createFailureOf, type CreateFailure } from "./api-errors.js";
 import { parseWorkloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { KEEP_WARM_KEY, type Caches } from "./caches.js";
@@ -114,8 +114,9 @@ export function createWorker(ports: WorkerPorts): Worker {
     } catch (error) {
       // Per-key exponential backoff (5 ms doubling to 1000 s) under an overall rate limit; at most
       // UNAVAILABLE_RETRY_MS while the apiserver is unavailable, so a hold that fell due during an
-      // outage (of the apiserver or its etcd) is released within seconds of its return.
-      const retryInMs = queue.addRateLimited(key, isUnavailable(error) ? UNAVAILABLE_RETRY_MS : undefined);
+      // outage (of the apiserver or its etcd) is released within seconds of its return; a webhook
+      // of someone else's that is down keeps the backoff (it is no outage of the apiserver).
+      const retryInMs = queue.addRateLimited(key, isApiserverUnavailable(error) ? UNAVAILABLE_RETRY_MS : undefined);
       log.warn({ key, err: error, retries: queue.retries(key), retryInMs: Math.round(retryInMs) }, "reconcile failed; retrying");
     } finally {
       queue.done(key);

@@ -20,3 +20,18 @@ export function isUnavailable(error: unknown): boolean {
   const status = httpStatusOf(error);
   return status === undefined ? isNoAnswer(error) : status === 429 || status >= 500;
 }
+
+/**
+ * The apiserver (or its etcd) is unavailable — not an admission webhook of someone else's that is
+ * down: the apiserver answers that one with a 500 "failed calling webhook", and retrying it soon
+ * heals nothing (docs/architecture.md#api-errors: backoff, then the hold deadline).
+ */
+export function isApiserverUnavailable(error: unknown): boolean {
+  return isUnavailable(error) && !(httpStatusOf(error) === 500 && /failed calling webhook/.test(messageOf(error)));
+}
+
+/** The error's message and, for an ApiException, its body (where the apiserver's message is). */
+function messageOf(error: unknown): string {
+  const { message, body } = (error ?? {}) as { message?: unknown; body?: unknown };
+  return `${typeof message === "string" ? message : ""} ${typeof body === "string" ? body : JSON.stringify(body ?? "")}`;
+}

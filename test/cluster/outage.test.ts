@@ -16,6 +16,13 @@ import { createNamespace, startTestServe, testKubeconfigPath, waitForPrepullWebh
 const WEBHOOK = `kube-prepull-outage-${process.pid}`;
 /** The apiserver is back, and the holds that fell due are released, within this (product: 5 s; margin for a loaded 2-core machine). */
 const RELEASE_BOUND_MS = 10_000;
+/**
+ * After an etcd outage the apiserver may still be answering (or not) a release written while etcd
+ * was gone: that call ends at the controller's 10 s call timeout (src/kube/request-timeout.ts) and
+ * is retried within 2 s (UNAVAILABLE_RETRY_MS), and the caches retry within 5 s on a 5xx — 17 s,
+ * plus a margin. Measured 0–4.5 s on a quiet machine, 16.3 s once in a loaded CI run.
+ */
+const ETCD_RELEASE_BOUND_MS = 20_000;
 const HELD = 3;
 
 /** A kubeconfig that records every request kube-prepull's API clients make (method, path, when). */
@@ -192,7 +199,7 @@ describe("control-plane outage while holds are in flight", () => {
     const backAt = Date.now();
     const releaseMs = await releasedAfter(names, backAt);
     console.log(`etcd outage: ${((restarted.readyAt - restarted.stoppedAt) / 1000).toFixed(1)}s; apiserver ready ${((backAt - restarted.readyAt) / 1000).toFixed(1)}s after etcd; holds released ${(releaseMs / 1000).toFixed(1)}s after that`);
-    assert.ok(releaseMs <= RELEASE_BOUND_MS, `holds released ${releaseMs} ms after the apiserver was ready again (bound ${RELEASE_BOUND_MS} ms)`);
+    assert.ok(releaseMs <= ETCD_RELEASE_BOUND_MS, `holds released ${releaseMs} ms after the apiserver was ready again (bound ${ETCD_RELEASE_BOUND_MS} ms)`);
     assert.ok((await core.listNode({ limit: 1 })).items.length === 1, "the cluster is left working");
   });
 });
