@@ -20,7 +20,7 @@ const RELEASE_BOUND_MS = 10_000;
  * After an etcd outage the apiserver may still be answering (or not) a release written while etcd
  * was gone: that call ends at the controller's 10 s call timeout (src/kube/request-timeout.ts) and
  * is retried within 2 s (UNAVAILABLE_RETRY_MS), and the caches retry within 5 s on a 5xx — 17 s,
- * plus a margin. Measured 0–4.5 s on a quiet machine, 16.3 s once in a loaded CI run.
+ * plus a margin. Measured 0–4.5 s in its first runs, 16.3 s once in a run of the whole suite.
  */
 const ETCD_RELEASE_BOUND_MS = 20_000;
 const HELD = 3;
