@@ -492,7 +492,8 @@ function assertRunning(proc: StartedProcess): void {
   if (exit) throw new ProcessExited(`${proc.name} exited (code ${exit.code}, signal ${exit.signal})`);
 }
 
-function httpsStatus(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
+/** The HTTP status a component's health endpoint answers, over TLS with the admin client certificate. */
+export function httpsStatus(url: string, tls: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer }): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ...tls, timeout: 2000 }, (res) => {
       res.resume();

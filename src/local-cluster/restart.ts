@@ -3,10 +3,9 @@
 // for a while, then it is launched again with the command line, environment and log file it had,
 // and the state file records its new PID (docs/local-cluster.md "Restarting a component").
 import { readFileSync } from "node:fs";
-import https from "node:https";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { COMPONENTS, readClusterState, writeClusterState, type ClusterState, type Component } from "./cluster.js";
+import { COMPONENTS, httpsStatus, readClusterState, writeClusterState, type ClusterState, type Component } from "./cluster.js";
 import { commandLine, isAlive, startProcess, stopProcessGroup, tail, type StartedProcess } from "./processes.js";
 import { pollUntil } from "./wait.js";
 
@@ -62,20 +61,12 @@ function healthUrl(state: ClusterState, component: Component): string | undefine
   }
 }
 
-function httpsStatus(url: string, stateDir: string): Promise<number> {
+function httpsStatusOf(url: string, stateDir: string): Promise<number> {
   const pki = path.join(stateDir, "pki");
-  const tls = {
+  return httpsStatus(url, {
     ca: readFileSync(path.join(pki, "ca.crt")),
     cert: readFileSync(path.join(pki, "admin.crt")),
     key: readFileSync(path.join(pki, "admin.key")),
-  };
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ...tls, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
   });
 }
 
@@ -98,7 +89,7 @@ export async function componentHealthy(stateDir: string, component: Component): 
   if (!state || pid === undefined) return false;
   const url = healthUrl(state, component);
   if (url === undefined) return isAlive(pid);
-  return (await httpsStatus(url, state.stateDir).catch(() => 0)) === 200;
+  return (await httpsStatusOf(url, state.stateDir).catch(() => 0)) === 200;
 }
 
 class ExitedAgain extends Error {}
@@ -108,7 +99,7 @@ async function waitHealthy(state: ClusterState, component: Component, started: S
   await pollUntil(async () => {
     const exit = started.exited();
     if (exit) throw new ExitedAgain(`${component} exited again (code ${exit.code}, signal ${exit.signal}):\n${tail(started.logFile, 15)}`);
-    return url === undefined ? isAlive(started.pid) : (await httpsStatus(url, state.stateDir)) === 200;
+    return url === undefined ? isAlive(started.pid) : (await httpsStatusOf(url, state.stateDir)) === 200;
   }, { what: `${component} to answer 200 on ${url ?? "(running)"}`, timeoutMs, isFatal: (e) => e instanceof ExitedAgain });
 }
 
