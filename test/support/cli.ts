@@ -1,6 +1,8 @@
 // The kube-prepull command tree as unit tests build it: no output unless asked for, no signal
 // handlers, no exit code set.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli/program.js";
@@ -41,4 +43,16 @@ export function startMain(args: string[]): { child: ChildProcess; finished: Prom
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const finished = new Promise<Finished>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
   return { child, finished };
+}
+
+/** A kubeconfig file whose API server is unreachable (port 1 on 127.0.0.1: refused at once), in `namespace`. */
+export function unreachableKubeconfig(namespace: string): string {
+  const kubeconfig = path.join(mkdtempSync(path.join(tmpdir(), "kube-prepull-unreachable-")), "kubeconfig");
+  writeFileSync(kubeconfig, [
+    "apiVersion: v1", "kind: Config", "current-context: c",
+    "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]",
+    "users: [{name: u, user: {token: t}}]",
+    `contexts: [{name: c, context: {cluster: c, user: u, namespace: ${namespace}}}]`,
+  ].join("\n"));
+  return kubeconfig;
 }

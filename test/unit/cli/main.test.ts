@@ -1,10 +1,7 @@
 // The kube-prepull executable: exit codes and streams as a CI job sees them, without a cluster.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { describe, it } from "node:test";
-import { runMain as cli } from "../../support/cli.js";
+import { runMain as cli, unreachableKubeconfig } from "../../support/cli.js";
 
 describe("kube-prepull run, the executable", () => {
   it("exits 0 for --help, which lists the flags", async () => {
@@ -23,15 +20,7 @@ describe("kube-prepull run, the executable", () => {
   });
 
   it("exits 5 with one JSON summary when the API server cannot be reached", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "kube-prepull-main-"));
-    const kubeconfig = path.join(dir, "kubeconfig");
-    // Port 1 on 127.0.0.1: nothing listens, the connection is refused at once.
-    writeFileSync(kubeconfig, [
-      "apiVersion: v1", "kind: Config", "current-context: c",
-      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]",
-      "users: [{name: u, user: {token: t}}]",
-      "contexts: [{name: c, context: {cluster: c, user: u, namespace: ci}}]",
-    ].join("\n"));
+    const kubeconfig = unreachableKubeconfig("ci");
     const { code, stdout } = await cli("run", "app:1", "--kubeconfig", kubeconfig, "--output", "json");
     assert.equal(code, 5);
     const summary = JSON.parse(stdout) as { result: string; namespace: string; message: string; daemonSet: unknown };

@@ -1,11 +1,12 @@
 // `kube-prepull status`, the executable, without a cluster: usage errors, an unreachable API server.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { packageRoot } from "../../../src/local-cluster/binaries.js";
+import { unreachableKubeconfig } from "../../support/cli.js";
 
 const MAIN = path.join(packageRoot(), "dist", "src", "cli", "main.js");
 
@@ -43,15 +44,7 @@ describe("kube-prepull status, the executable", () => {
     const unreadable = await cli("status", "--kubeconfig", "/nonexistent/kubeconfig");
     assert.equal(unreadable.code, 5);
     assert.match(unreadable.stderr, /^kube-prepull: cannot load the kubeconfig: .*ENOENT/);
-    const dir = mkdtempSync(path.join(tmpdir(), "kube-prepull-status-"));
-    const kubeconfig = path.join(dir, "kubeconfig");
-    // Port 1 on 127.0.0.1: nothing listens, the connection is refused at once.
-    writeFileSync(kubeconfig, [
-      "apiVersion: v1", "kind: Config", "current-context: c",
-      "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]",
-      "users: [{name: u, user: {token: t}}]",
-      "contexts: [{name: c, context: {cluster: c, user: u, namespace: shop}}]",
-    ].join("\n"));
+    const kubeconfig = unreachableKubeconfig("shop");
     const refused = await cli("status", "deployment/web", "--kubeconfig", kubeconfig);
     assert.equal(refused.code, 5);
     assert.equal(refused.stdout, "");
