@@ -7,6 +7,9 @@
 import type { Logger } from "pino";
 import { isApiserverUnavailable } from "../kube/api-errors.js";
 import { createFailureOf, type CreateFailure } from "./api-errors.js";
+import { OwnWrites } from "./own-writes.js";
+import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
+import { encodeStatus } from "../prepull/progress.js";
 import { parseWorkloadKey, type WorkloadObject } from "../workloads/workload.js";
 import { KEEP_WARM_KEY, type Caches } from "./caches.js";
 import type { Perform } from "./executor.js";
@@ -60,6 +63,8 @@ export function createWorker(ports: WorkerPorts): Worker {
 
   // The last refused DaemonSet create per workload: reconcile decides from it (api-errors.ts).
   const createFailures = new Map<string, CreateFailure>();
+  // Status writes the workload cache has not brought back yet: no decision from before them.
+  const ownWrites = new OwnWrites();
 
   /** Performs the actions in order; a refused create is remembered for the next reconcile. */
   const performAll = async (key: string, ref: WorkloadRef, object: WorkloadObject, actions: Action[], request: string | undefined): Promise<void> => {
@@ -67,6 +72,7 @@ export function createWorker(ports: WorkerPorts): Worker {
       try {
         await ports.perform(ref, object, action);
         if (action.kind === "create-daemonset") createFailures.delete(key);
+        if (action.kind === "write-status") ownWrites.record(key, object, encodeStatus(action.status), ports.now());
       } catch (error) {
         if (action.kind === "create-daemonset" && request) createFailures.set(key, createFailureOf(request, error));
         throw error;
@@ -79,7 +85,15 @@ export function createWorker(ports: WorkerPorts): Worker {
     const found = parsed ? caches.workload(parsed.kind, parsed.namespace, parsed.name) : undefined;
     if (!parsed || !found) {
       createFailures.delete(key);
+      ownWrites.forget(key);
       return; // deleted: its DaemonSets go with it (ownerReference)
+    }
+    const unseen = ownWrites.unseen(key, found.object, found.object.metadata?.annotations?.[SYSTEM_ANNOTATIONS.status], ports.now());
+    if (unseen !== undefined) {
+      // The watch event of the write enqueues the key again; this requeue only bounds the wait.
+      log.debug({ key, waitMs: unseen }, "cache has not shown our status write yet");
+      queue.addAfter(key, unseen);
+      return;
     }
     const daemonSets = caches.daemonSetsOf(key);
     if (!caches.isOurs(found.object) && daemonSets.length === 0) return;

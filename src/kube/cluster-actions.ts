@@ -5,7 +5,7 @@ import * as k8s from "@kubernetes/client-node";
 import { withCallTimeout } from "./request-timeout.js";
 import { randomBytes } from "node:crypto";
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
-import type { PrepullStatus } from "../prepull/progress.js";
+import { encodeStatus, type PrepullStatus } from "../prepull/progress.js";
 import { pointerSegment, type JsonPatchOperation } from "../admission/review.js";
 import type { Workload, WorkloadClients } from "../workloads/workload.js";
 import { httpStatusOf } from "./api-errors.js";
@@ -82,7 +82,7 @@ export function createClusterActions(untimed: k8s.KubeConfig, component: string)
     },
     async writeStatus({ workload, namespace, name }, status) {
       try {
-        await workload.api.patch(clients, namespace, name, { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: JSON.stringify(status) } } }, mergePatch);
+        await workload.api.patch(clients, namespace, name, { metadata: { annotations: { [SYSTEM_ANNOTATIONS.status]: encodeStatus(status) } } }, mergePatch);
       } catch (error) {
         if (httpStatusOf(error) !== 404) throw error;
       }

@@ -68,6 +68,11 @@ function isSuperseded(value: unknown): value is Superseded {
   return typeof s === "object" && s !== null && typeof s.count === "number" && typeof s.request === "string" && isStringArray(s.images) && typeof s.at === "string";
 }
 
+/** The status annotation's text: the one encoding the controller writes and compares its cache with. */
+export function encodeStatus(status: PrepullStatus): string {
+  return JSON.stringify(status);
+}
+
 /**
  * The status annotation, or undefined when it is absent or not kube-prepull's. Annotations of
  * every earlier version decode: fields added later are optional, and a malformed optional field is

@@ -8,6 +8,7 @@ import { KEEP_WARM_KEY } from "../../../src/controller/caches.js";
 import type { Perform } from "../../../src/controller/executor.js";
 import type { Action, ControllerConfig } from "../../../src/controller/reconcile.js";
 import { WorkQueue, type QueueClock } from "../../../src/controller/work-queue.js";
+import { OWN_WRITE_TIMEOUT_MS } from "../../../src/controller/own-writes.js";
 import { createWorker, DEADLINE_SLACK_MS, type WorkerCaches, type WorkerQueue } from "../../../src/controller/worker.js";
 import type { PendingPodsRead } from "../../../src/kube/pending-pods.js";
 import { prepullDaemonSetName, renderPrepullDaemonSet } from "../../../src/prepull/daemonset.js";
@@ -208,6 +209,55 @@ describe("controller worker", () => {
     noRecheck.nodes = () => [NODE, NODE_2];
     await worker(noRecheck, quiet, recordingExecutor()).run();
     assert.deepEqual(quiet.calls[0], `addAfter ${KEY} ${30_000 + DEADLINE_SLACK_MS}`);
+  });
+
+  it("decides nothing from a cache that has not shown its own status write yet (a timed-out prepull does not turn Succeeded)", async () => {
+    const after = new Date(NOW.getTime() + 601_000); // past the hold deadline (600 s)
+    const half = startedDaemonSet();
+    const full = { ...half, status: { ...half.status!, numberReady: 2 } };
+    const cached: Record<string, k8s.V1Deployment> = { [KEY]: PULLING };
+    let daemonSets = [half];
+    const caches = fakeCaches(cached);
+    caches.daemonSetsOf = () => daemonSets;
+    caches.nodes = () => [NODE, NODE_2];
+    const performed: Action[] = [];
+    const perform: Perform = (_ref, _object, action) => (performed.push(action), Promise.resolve());
+    const queue = recordingQueue([KEY, KEY, KEY]);
+    const w = createWorker({ caches, queue, perform, mayStart: () => true, config: CONFIG, log, now: () => after, sleep: () => Promise.resolve() });
+    await w.process(KEY);
+    const written = performed.find((a) => a.kind === "write-status") as Extract<Action, { kind: "write-status" }>;
+    assert.equal(written.status.phase, "TimedOut");
+    // The last pod turns Ready; the DaemonSet's event comes before the workload's own.
+    daemonSets = [full];
+    performed.length = 0;
+    queue.calls.length = 0;
+    await w.process(KEY);
+    assert.equal(performed.length, 0, "no decision from the status before our write");
+    assert.deepEqual(queue.calls, [`addAfter ${KEY} ${OWN_WRITE_TIMEOUT_MS}`]);
+    // The watch brings the write back: the prepull stays TimedOut.
+    cached[KEY] = deployment({ ...PULLING.metadata!.annotations, "kube-prepull.io/status": JSON.stringify(written.status) });
+    await w.process(KEY);
+    assert.ok(!performed.some((a) => a.kind === "write-status" || (a.kind === "event" && a.reason === "PrepullSucceeded")), performed.map((a) => a.kind).join());
+  });
+
+  it("trusts the cache again once the object was replaced or the write is older than the timeout", async () => {
+    let now = NOW;
+    const cached: Record<string, k8s.V1Deployment> = { [KEY]: HELD };
+    const performed: string[] = [];
+    const perform: Perform = (_ref, _object, action) => (performed.push(action.kind), Promise.resolve());
+    const w = createWorker({ caches: fakeCaches(cached), queue: recordingQueue([]), perform, mayStart: () => true, config: CONFIG, log, now: () => now, sleep: () => Promise.resolve() });
+    await w.process(KEY);
+    assert.ok(performed.includes("write-status"));
+    performed.length = 0;
+    await w.process(KEY);
+    assert.equal(performed.length, 0);
+    cached[KEY] = { ...HELD, metadata: { ...HELD.metadata, uid: "uid-web-2" } };
+    await w.process(KEY);
+    assert.ok(performed.includes("write-status"), "another object of the same name is decided on");
+    performed.length = 0;
+    now = new Date(NOW.getTime() + OWN_WRITE_TIMEOUT_MS);
+    await w.process(KEY);
+    assert.ok(performed.includes("write-status"), "a write unseen for the timeout no longer blocks");
   });
 
   it("takes no key before the caches have synced", async () => {
