@@ -1,5 +1,5 @@
 // `npm run soak`: the chaos soak on a cluster of its own (docs/reliability.md "Chaos soak").
-//   npm run soak [-- --duration 10m --deployments 50 --nodes 200 --seed N]
+//   npm run soak [-- --duration 10m --deployments 50 --nodes 200 --seed N --replica-logs DIR]
 // Starts the local cluster "soak" (simulated nodes only), runs bench/soak/scenario.ts, prints the
 // counts and violations, stops the cluster (also on Ctrl-C or SIGTERM). Exit code 1 on a violation.
 import { parseDuration } from "../src/prepull/annotations.js";
@@ -16,8 +16,9 @@ const durationSeconds = parseDuration(flag("duration", "10m"));
 const deployments = Number(flag("deployments", "50"));
 const nodes = Number(flag("nodes", "200"));
 const seed = Number(flag("seed", String(Date.now() % 2 ** 31)));
+const replicaLogDir = flag("replica-logs", "") || undefined;
 if (!durationSeconds || !Number.isInteger(deployments) || deployments < 1 || !Number.isInteger(nodes) || nodes < 1 || !Number.isInteger(seed)) {
-  throw new Error("usage: npm run soak -- [--duration 10m] [--deployments 50] [--nodes 200] [--seed N]");
+  throw new Error("usage: npm run soak -- [--duration 10m] [--deployments 50] [--nodes 200] [--seed N] [--replica-logs DIR]");
 }
 
 const started = Date.now();
@@ -45,6 +46,7 @@ try {
     etcdDownMs: 10_000,
     killEveryMs: [5000, 30_000],
     cleanupTtl: "30s",
+    ...(replicaLogDir ? { replicaLogDir } : {}),
     log: (line) => log(`soak: ${line}`),
   });
   const command = `npm run soak -- --duration ${flag("duration", "10m")} --deployments ${deployments} --nodes ${nodes} --seed ${seed}`;

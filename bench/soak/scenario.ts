@@ -36,6 +36,8 @@ export interface SoakOptions {
   /** A replica is killed every [min, max] ms. */
   killEveryMs: [number, number];
   cleanupTtl: string;
+  /** When set, replicas log at info and each one's output is written here as NAME.log when it exits. */
+  replicaLogDir?: string;
   log: (line: string) => void;
 }
 
@@ -91,10 +93,13 @@ export function killReplicas(): void {
   for (const r of live) r.child.kill("SIGKILL");
 }
 
-async function launch(name: string, args: string[]): Promise<Replica> {
+async function launch(name: string, args: string[], logDir: string | undefined): Promise<Replica> {
   const replica = await startReplica(name, args);
   live.add(replica);
-  replica.child.once("exit", () => live.delete(replica));
+  replica.child.once("exit", () => {
+    live.delete(replica);
+    if (logDir) writeFileSync(path.join(logDir, `${name}.log`), replica.output());
+  });
   return replica;
 }
 
@@ -122,13 +127,13 @@ async function setUp(o: SoakOptions): Promise<Soak> {
   const replicaArgs = [
     "--kubeconfig", o.kubeconfig, "--namespace", systemNs,
     "--tls-cert-file", path.join(dir, "tls.crt"), "--tls-key-file", path.join(dir, "tls.key"),
-    ...SIMULATION.flatMap((a) => ["--prepull-pod-annotation", a]), "--cleanup-ttl", o.cleanupTtl, "--log-level", "warn",
+    ...SIMULATION.flatMap((a) => ["--prepull-pod-annotation", a]), "--cleanup-ttl", o.cleanupTtl, "--log-level", o.replicaLogDir ? "info" : "warn",
   ];
   const soak: Soak = {
     o, kc, apps: kc.makeApiClient(k8s.AppsV1Api), core, ns, systemNs, webhook, dir, replicas, replicaArgs, balancer,
     random: seededRandom(o.seed), tracker: new HoldTracker(), violations: new Set(), outage: false, stopping: false, report,
   };
-  replicas.push(await launch("soak-replica-1", replicaArgs), await launch("soak-replica-2", replicaArgs));
+  replicas.push(await launch("soak-replica-1", replicaArgs, o.replicaLogDir), await launch("soak-replica-2", replicaArgs, o.replicaLogDir));
   await registerWebhooks(soak, tls.caPem);
   await waitForPrepullWebhook(soak.apps, ns);
   return soak;
@@ -210,8 +215,8 @@ async function drive(soak: Soak, until: number): Promise<void> {
 }
 
 /** startReplica, or an error (and the process stopped) when it has not said it serves within `ms`. */
-async function startReplicaWithin(name: string, args: string[], ms: number): Promise<Replica> {
-  const starting = launch(name, args);
+async function startReplicaWithin(name: string, args: string[], logDir: string | undefined, ms: number): Promise<Replica> {
+  const starting = launch(name, args, logDir);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`replica ${name} did not serve within ${ms / 1000}s`)), ms)));
   try {
@@ -237,7 +242,7 @@ async function chaos(soak: Soak, until: number): Promise<void> {
     soak.report.kills++;
     for (let attempt = 1; ; attempt++) {
       try {
-        soak.replicas.push(await startReplicaWithin(`soak-replica-${++started}`, soak.replicaArgs, 60_000));
+        soak.replicas.push(await startReplicaWithin(`soak-replica-${++started}`, soak.replicaArgs, soak.o.replicaLogDir, 60_000));
         break;
       } catch (error) {
         if (attempt >= 5) throw error;

@@ -1,6 +1,6 @@
 // The controller loop: caches of workloads, nodes, prepull DaemonSets and their pods (watch, never
 // poll), a work queue of workloads and keep-warm lists with per-key backoff, the cluster-wide
-// start order of prepulls, and a single worker that reconciles one key at a time. The worker is in
+// start order of prepulls, and CONCURRENT_RECONCILES workers (never two on one key). The worker is in
 // worker.ts, decisions in reconcile.ts, their effects in executor.ts, the caches in caches.ts, the
 // start order (spec §4 "Scale") in start-order.ts, keep-warm lists in ../keepwarm/.
 import { SYSTEM_ANNOTATIONS } from "../prepull/annotations.js";
@@ -13,6 +13,14 @@ import { createExecutor } from "./executor.js";
 import { prepullState, StartOrder } from "./start-order.js";
 import { WorkQueue } from "./work-queue.js";
 import { createWorker } from "./worker.js";
+
+/**
+ * Keys reconciled at once (kube-controller-manager: --concurrent-deployment-syncs=5). One at a
+ * time, 50 prepulls timing out together on a slow apiserver (5–6 calls each) were released up to
+ * 40 s past their deadlines in the chaos soak (docs/reliability.md). The work queue never hands one
+ * key to two workers, so each workload's actions stay in order.
+ */
+export const CONCURRENT_RECONCILES = 4;
 
 /** What the controller needs: the caches' dependencies (kubeconfig, actions, config, log, metrics, clock). */
 export type ControllerDeps = CacheDeps;
@@ -72,7 +80,7 @@ export function startController(deps: ControllerDeps): RunningController {
   gauges.unref();
 
   caches.start();
-  void worker.run();
+  for (let i = 0; i < CONCURRENT_RECONCILES; i++) void worker.run();
   return {
     hasSynced: caches.hasSynced,
     stop: () => {

@@ -1,4 +1,4 @@
-// The controller's worker: takes keys off the work queue one at a time, reconciles the workload (or
+// The controller's worker: takes keys off the work queue (several run at once, never two on one key), reconciles the workload (or
 // keep-warm list) behind each from the caches, performs the actions, and hands the key back to the
 // queue: forgotten on success, retried with per-key backoff on failure (as controller-runtime's
 // reconcile loop does). A refused DaemonSet create is remembered per workload and given to the next
@@ -44,7 +44,7 @@ export interface WorkerPorts {
 export interface Worker {
   /** Reconciles one key; throws what an action threw. */
   process: (key: string) => Promise<void>;
-  /** Waits for the caches, then processes keys until the queue shuts down or stop() is called. */
+  /** Waits for the caches, then processes keys until the queue shuts down or stop() is called; several may run at once (the queue hands a key to one at a time). */
   run: () => Promise<void>;
   stop: () => void;
 }

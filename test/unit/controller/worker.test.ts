@@ -260,6 +260,38 @@ describe("controller worker", () => {
     assert.ok(performed.includes("write-status"), "a write unseen for the timeout no longer blocks");
   });
 
+  it("several runs share one queue: two workloads are reconciled at once, one workload never twice at once", async () => {
+    const other = workloadKey("Deployment", "team", "api");
+    const objects = { [KEY]: HELD, [other]: { ...HELD, metadata: { ...HELD.metadata, name: "api", uid: "uid-api" } } };
+    const queue = new WorkQueue();
+    const inFlight = new Map<string, number>();
+    let most = 0;
+    let mostOfOne = 0;
+    const releases: Array<() => void> = [];
+    const perform: Perform = (ref) => {
+      const n = (inFlight.get(ref.name) ?? 0) + 1;
+      inFlight.set(ref.name, n);
+      mostOfOne = Math.max(mostOfOne, n);
+      most = Math.max(most, [...inFlight.values()].reduce((a, b) => a + b, 0));
+      return new Promise<void>((resolve) => releases.push(() => (inFlight.set(ref.name, inFlight.get(ref.name)! - 1), resolve())));
+    };
+    const w = worker(fakeCaches(objects), queue, perform);
+    const runs = [w.run(), w.run(), w.run()];
+    queue.add(KEY);
+    queue.add(other);
+    await new Promise((resolve) => setImmediate(resolve));
+    queue.add(KEY); // while KEY is being reconciled: once more after, not beside it
+    for (let i = 0; i < 50 && (releases.length > 0 || inFlight.size === 0); i++) {
+      releases.splice(0).forEach((release) => release());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    w.stop();
+    queue.shutdown();
+    await Promise.all(runs);
+    assert.equal(most >= 2, true, "two workloads in flight at once");
+    assert.equal(mostOfOne, 1, "one workload never reconciled twice at once");
+  });
+
   it("takes no key before the caches have synced", async () => {
     let checks = 0;
     const queue = recordingQueue([KEY]);
