@@ -75,36 +75,59 @@ interface TrackedHold {
 export interface HoldStats {
   holds: number;
   releases: number;
-  /** Largest (release seen − deadline), ms; negative when every hold ended before its deadline. */
+  /** Largest (release seen − deadline moved past pauses), ms; negative when every hold ended before its deadline. */
   maxLatenessMs: number;
+  /** Largest (release seen − requestedAt − hold-timeout), pauses not taken out. */
+  maxRawLatenessMs: number;
   /** Holds seen ending (or still held) later than deadline + RELEASE_GRACE_MS. */
   late: string[];
 }
 
+/** A time nothing could release a hold: the control plane was down, or no replica led. */
+type PauseKind = "outage" | "no leader";
+
 /**
  * Follows every hold (a Deployment's held-by for one request) across snapshots: when it began and
- * ended as seen, and how late its end was against requestedAt + hold-timeout, or against the end
- * of a control-plane outage when the deadline fell in one (issue 15: released within 5 s of the
- * apiserver's return).
+ * ended as seen, and how late its end was against requestedAt + hold-timeout — or, when the
+ * deadline fell in a pause (a control-plane outage, or the time from killing the leader until
+ * another replica holds the Lease), against the pause's end (issue 15: released within 5 s of
+ * the apiserver's return). Pauses that follow one another are chained.
  */
 export class HoldTracker {
   private readonly open = new Map<string, TrackedHold>();
-  /** Control-plane outages: a deadline that falls in one counts from its end (nothing can be released meanwhile). */
-  private readonly outages: { from: number; to: number }[] = [];
-  private readonly stats: HoldStats = { holds: 0, releases: 0, maxLatenessMs: Number.NEGATIVE_INFINITY, late: [] };
+  private readonly pauses: { from: number; to: number; kind: PauseKind }[] = [];
+  private readonly stats: HoldStats = { holds: 0, releases: 0, maxLatenessMs: Number.NEGATIVE_INFINITY, maxRawLatenessMs: Number.NEGATIVE_INFINITY, late: [] };
   private readonly reported = new Set<string>();
 
   /** An outage began at `from`; `end(to)` closes it once the apiserver is ready again. */
   outage(from: number): { end: (to: number) => void } {
-    const window = { from, to: Number.POSITIVE_INFINITY };
-    this.outages.push(window);
-    return { end: (to) => (window.to = to) };
+    return this.pause(from, "outage");
   }
 
-  /** The deadline a release is measured against: moved to the end of the outage it fell in. */
-  private due(deadline: number): number {
-    const within = this.outages.find((o) => deadline >= o.from && deadline <= o.to);
-    return within ? within.to : deadline;
+  /** The leader was killed at `from`; `end(to)` closes it once another replica holds the Lease. */
+  leaderless(from: number): { end: (to: number) => void } {
+    return this.pause(from, "no leader");
+  }
+
+  private pause(from: number, kind: PauseKind): { end: (to: number) => void } {
+    const window = { from, to: Number.POSITIVE_INFINITY, kind };
+    this.pauses.push(window);
+    return { end: (to) => (window.to = Math.min(window.to, to)) };
+  }
+
+  /** The deadline a release is measured against: moved to the end of the pauses it fell in. */
+  private due(deadline: number): { at: number; kinds: PauseKind[] } {
+    let at = deadline;
+    const kinds: PauseKind[] = [];
+    for (let within = this.pauseAt(at); within; within = this.pauseAt(at)) {
+      at = within.to;
+      kinds.push(within.kind);
+    }
+    return { at, kinds };
+  }
+
+  private pauseAt(at: number): { to: number; kind: PauseKind } | undefined {
+    return this.pauses.find((p) => at >= p.from && at < p.to);
   }
 
   observe(workloads: WorkloadView[], now: number): void {
@@ -124,7 +147,8 @@ export class HoldTracker {
       if (seen.has(key)) continue;
       this.open.delete(key);
       this.stats.releases++;
-      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, now - this.due(hold.deadline));
+      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, now - this.due(hold.deadline).at);
+      this.stats.maxRawLatenessMs = Math.max(this.stats.maxRawLatenessMs, now - hold.deadline);
       this.checkLate(key, hold, now);
     }
   }
@@ -140,9 +164,10 @@ export class HoldTracker {
 
   private checkLate(key: string, hold: TrackedHold, now: number): void {
     const due = this.due(hold.deadline);
-    if (now <= due + RELEASE_GRACE_MS || this.reported.has(key)) return;
+    if (now <= due.at + RELEASE_GRACE_MS || this.reported.has(key)) return;
     this.reported.add(key);
-    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round((now - due) / 1000)}s after its deadline${due !== hold.deadline ? " (the end of the outage it fell in)" : ""}`);
+    const moved = due.kinds.length > 0 ? ` (moved to the end of the ${due.kinds.join(", then ")} it fell in)` : "";
+    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round((now - due.at) / 1000)}s after its deadline${moved}`);
   }
 }
 

@@ -49,6 +49,10 @@ export interface SoakReport {
   holds: number;
   releases: number;
   maxReleaseLatenessMs: number;
+  /** The same, not moved past outages and leaderless times. */
+  maxRawReleaseLatenessMs: number;
+  /** Kills of the replica holding the Lease, and the time until another one held it, ms. */
+  leaderKills: number[];
   kills: number;
   restarts: string[];
   missingTerminalEvents: number;
@@ -69,6 +73,7 @@ interface Soak {
   kc: k8s.KubeConfig;
   apps: k8s.AppsV1Api;
   core: k8s.CoreV1Api;
+  coordination: k8s.CoordinationV1Api;
   ns: string;
   systemNs: string;
   webhook: string;
@@ -122,7 +127,7 @@ async function setUp(o: SoakOptions): Promise<Soak> {
   const report: SoakReport = {
     seed: o.seed, durationMs: o.durationMs, deployments: o.deployments,
     writes: { updates: 0, supersedes: 0, deletes: 0, failingImages: 0, errors: 0 },
-    holds: 0, releases: 0, maxReleaseLatenessMs: 0, kills: 0, restarts: [], missingTerminalEvents: 0, finalPhases: {}, violations: [],
+    holds: 0, releases: 0, maxReleaseLatenessMs: 0, maxRawReleaseLatenessMs: 0, leaderKills: [], kills: 0, restarts: [], missingTerminalEvents: 0, finalPhases: {}, violations: [],
   };
   const replicaArgs = [
     "--kubeconfig", o.kubeconfig, "--namespace", systemNs,
@@ -130,7 +135,7 @@ async function setUp(o: SoakOptions): Promise<Soak> {
     ...SIMULATION.flatMap((a) => ["--prepull-pod-annotation", a]), "--cleanup-ttl", o.cleanupTtl, "--log-level", o.replicaLogDir ? "info" : "warn",
   ];
   const soak: Soak = {
-    o, kc, apps: kc.makeApiClient(k8s.AppsV1Api), core, ns, systemNs, webhook, dir, replicas, replicaArgs, balancer,
+    o, kc, apps: kc.makeApiClient(k8s.AppsV1Api), core, coordination: kc.makeApiClient(k8s.CoordinationV1Api), ns, systemNs, webhook, dir, replicas, replicaArgs, balancer,
     random: seededRandom(o.seed), tracker: new HoldTracker(), violations: new Set(), outage: false, stopping: false, report,
   };
   replicas.push(await launch("soak-replica-1", replicaArgs, o.replicaLogDir), await launch("soak-replica-2", replicaArgs, o.replicaLogDir));
@@ -237,7 +242,9 @@ async function chaos(soak: Soak, until: number): Promise<void> {
     if (Date.now() >= until) return;
     while (soak.outage) await sleep(500);
     const victim = soak.replicas[Math.floor(soak.random() * soak.replicas.length)]!;
+    const wasLeader = (await leaseHolder(soak))?.startsWith(`${victim.name}_`) === true;
     victim.child.kill("SIGKILL");
+    if (wasLeader) void untilAnotherLeads(soak, victim.name, Date.now());
     soak.replicas.splice(soak.replicas.indexOf(victim), 1);
     soak.report.kills++;
     for (let attempt = 1; ; attempt++) {
@@ -249,6 +256,27 @@ async function chaos(soak: Soak, until: number): Promise<void> {
         await sleep(2000);
       }
     }
+  }
+}
+
+/** The Lease's holder (`POD_NAME_pid`), or undefined when it cannot be read. */
+async function leaseHolder(soak: Soak): Promise<string | undefined> {
+  const lease = await soak.coordination.readNamespacedLease({ name: "kube-prepull", namespace: soak.systemNs }).catch(() => undefined);
+  return lease?.spec?.holderIdentity ?? undefined;
+}
+
+/** The leader `killed` died at `from`: no replica leads until another one holds the Lease. */
+async function untilAnotherLeads(soak: Soak, killed: string, from: number): Promise<void> {
+  const window = soak.tracker.leaderless(from);
+  try {
+    for (;;) {
+      const holder = await leaseHolder(soak);
+      if ((holder && !holder.startsWith(`${killed}_`)) || soak.stopping) break;
+      await sleep(250);
+    }
+    soak.report.leaderKills.push(Date.now() - from);
+  } finally {
+    window.end(Date.now());
   }
 }
 
@@ -325,6 +353,7 @@ async function finish(soak: Soak, cleanupTtlMs: number): Promise<void> {
   for (const problem of stats.late) soak.violations.add(problem);
   Object.assign(soak.report, {
     holds: stats.holds, releases: stats.releases, maxReleaseLatenessMs: Number.isFinite(stats.maxLatenessMs) ? stats.maxLatenessMs : 0,
+    maxRawReleaseLatenessMs: Number.isFinite(stats.maxRawLatenessMs) ? stats.maxRawLatenessMs : 0,
     missingTerminalEvents: missingTerminalEvents(s.workloads, events), violations: [...soak.violations],
   });
   for (const w of s.workloads) soak.report.finalPhases[w.status?.phase ?? "none"] = (soak.report.finalPhases[w.status?.phase ?? "none"] ?? 0) + 1;
@@ -364,8 +393,8 @@ export function reportLines(r: SoakReport): string[] {
   return [
     `seed ${r.seed}; ${r.deployments} Deployments; ${(r.durationMs / 1000).toFixed(0)} s of changes`,
     `writes: ${r.writes.updates} image updates (${r.writes.supersedes} superseding a pull just started), ${r.writes.deletes} deletes mid-run, ${r.writes.failingImages} failing images, ${r.writes.errors} refused (outages)`,
-    `holds: ${r.holds}, releases: ${r.releases}, max release lateness vs. hold-timeout: ${(r.maxReleaseLatenessMs / 1000).toFixed(1)} s`,
-    `replica kills (SIGKILL): ${r.kills}; restarts: ${r.restarts.join(", ") || "none"}`,
+    `holds: ${r.holds}, releases: ${r.releases}, max release lateness vs. hold-timeout: ${(r.maxReleaseLatenessMs / 1000).toFixed(1)} s past outages and leaderless times (${(r.maxRawReleaseLatenessMs / 1000).toFixed(1)} s not taking them out)`,
+    `replica kills (SIGKILL): ${r.kills}, ${r.leaderKills.length} of them the leader (no leader for ${r.leaderKills.map((ms) => (ms / 1000).toFixed(1)).join(", ") || "–"} s); restarts: ${r.restarts.join(", ") || "none"}`,
     `final phases: ${JSON.stringify(r.finalPhases)}; Deployments without a terminal Event (best effort): ${r.missingTerminalEvents}`,
     `violations: ${r.violations.length}${r.violations.map((v) => `\n  - ${v}`).join("")}`,
   ];

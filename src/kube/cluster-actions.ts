@@ -49,7 +49,7 @@ export function apiErrorMessage(error: unknown): string {
 const HELD_BY_PATH = `/metadata/annotations/${pointerSegment(SYSTEM_ANNOTATIONS.heldBy)}`;
 
 export function createClusterActions(untimed: k8s.KubeConfig, component: string): ClusterActions {
-  // The controller's single worker waits on these calls: none may hang for the apiserver's 60 s.
+  // The controller's workers wait on these calls: none may hang for the apiserver's 60 s.
   const kubeConfig = withCallTimeout(untimed);
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);

@@ -66,6 +66,19 @@ describe("soak invariants", () => {
     assert.equal(t.summary().late.length, 1);
   });
 
+  it("chains pauses: a deadline in a leaderless time that runs into an outage counts from the outage's end", () => {
+    const t = new HoldTracker();
+    t.observe([held("a", "r1")], T0);
+    t.leaderless(T0 + 10_000).end(T0 + 40_000); // deadline T0 + 30 s fell in it
+    t.outage(T0 + 35_000).end(T0 + 70_000); // and the new leader's first seconds in an outage
+    t.observe([held("a", "r1")], T0 + 70_000 + RELEASE_GRACE_MS); // on time still
+    assert.equal(t.summary().late.length, 0);
+    t.observe([held("a", "r1")], T0 + 70_000 + RELEASE_GRACE_MS + 1);
+    assert.match(t.summary().late[0] ?? "", /moved to the end of the no leader, then outage it fell in/);
+    t.observe([done(held("a", "r1"))], T0 + 102_000);
+    assert.deepEqual([t.summary().maxLatenessMs, t.summary().maxRawLatenessMs], [32_000, 72_000]);
+  });
+
   it("treats a newer request's hold as a new hold (the old one ended when held-by changed)", () => {
     const t = new HoldTracker();
     t.observe([held("a", "r1")], T0);
