@@ -39,7 +39,9 @@ export function reconcile(observed: Observed, config: ControllerConfig, view: Vi
   const superseded = supersededDaemonSets(observed, view);
   const { actions, requeue, current } = requestPhase(observed, view, config);
   const cleanup = cleanupPhase(observed, view, current, config);
-  const all = [...superseded, ...actions, ...holdPhase(observed, view, current), ...cleanup.actions];
+  // Deletes last: a hold due is released before the DaemonSets of superseded prepulls go (after a
+  // leader change on a loaded apiserver, each call of a long backlog counts).
+  const all = [...actions, ...holdPhase(observed, view, current), ...superseded, ...cleanup.actions];
   const positive = [...requeue, ...cleanup.requeue].filter((ms) => ms > 0);
   return { actions: all, ...(positive.length > 0 ? { requeueAfterMs: Math.min(...positive) } : {}) };
 }

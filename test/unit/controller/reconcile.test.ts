@@ -414,8 +414,9 @@ describe("reconcile: holds, supersede and cleanup", () => {
     old.metadata!.name = "prepull-web-0000000000";
     const previous = pulling({ request: "req-0", daemonSet: "prepull-web-0000000000" });
     const { actions } = run({ deployment: deployment({ status: previous }), daemonSets: [old] });
-    // The create comes first, so that a refused one announces nothing (a retry would announce it again).
-    assert.deepEqual(kinds(actions), ["delete-daemonset", "create-daemonset", "count", "event:PrepullSuperseded", "write-status", "event:PrepullStarted"]);
+    // The create comes first, so that a refused one announces nothing (a retry would announce it
+    // again); deletes come last, after any hold release.
+    assert.deepEqual(kinds(actions), ["create-daemonset", "count", "event:PrepullSuperseded", "write-status", "event:PrepullStarted", "delete-daemonset"]);
     assert.deepEqual(actions.find((a) => a.kind === "count"), { kind: "count", result: "Superseded", seconds: 1, pulled: 0, failed: 0 });
     const event = actions.find((a) => a.kind === "event" && a.reason === "PrepullSuperseded") as Extract<Action, { kind: "event" }>;
     assert.equal(event.message, "prepull of registry.example/app:v2 (0/3 nodes pulled) superseded by a newer image change: registry.example/app:v2");
