@@ -152,6 +152,8 @@ describe("the Helm chart", () => {
       image: { registry: "mirror.example.com", repository: "kp/webhook", tag: "v9", digest: `sha256:${"a".repeat(64)}`, pullPolicy: "Always" },
       imagePullSecrets: [{ name: "pull" }],
       "helper.image.registry": "mirror.example.com",
+      "helper.image.tag": "v7",
+      "helper.image.digest": `sha256:${"b".repeat(64)}`,
       serve: {
         maxConcurrentPrepulls: 5, cleanupTTL: "1h", schedulingGrace: "2m", pullStrategy: "image-volumes", logLevel: "debug",
         prepullPod: { labels: { a: "1" }, annotations: { "b.example/c": "x=y" }, priorityClassName: "low" }, extraArgs: ["--no-leader-elect"],
@@ -177,7 +179,7 @@ describe("the Helm chart", () => {
     assert.deepEqual(pod.spec!.imagePullSecrets, [{ name: "pull" }]);
     assert.deepEqual(container.args!.slice(5), [
       "--tls-secret=kube-prepull-tls", "--service-name=kube-prepull", "--tls-san=127.0.0.1", "--tls-validity=24h", "--tls-ca-validity=720h",
-      "--helper-image=mirror.example.com/kube-prepull/helper:v0.1.0",
+      `--helper-image=mirror.example.com/kube-prepull/helper:v7@sha256:${"b".repeat(64)}`,
       "--pull-strategy=image-volumes", "--max-concurrent-prepulls=5", "--cleanup-ttl=1h", "--scheduling-grace=2m", "--log-level=debug",
       "--prepull-pod-label=a=1", "--prepull-pod-annotation=b.example/c=x=y", "--priority-class=low", "--no-leader-elect",
     ]);
