@@ -178,7 +178,7 @@ describe("kube-prepull status on the local cluster", () => {
     }
   });
 
-  it("needs only namespaced list on the kinds it shows: others are left out with a warning", async () => {
+  it("needs only namespaced list on the kinds it shows: others are left out with a warning; -A needs a cluster-wide list", async () => {
     // A ServiceAccount that may list and watch Deployments in the namespace, nothing else.
     const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
     await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: "viewer" } } });
@@ -213,6 +213,12 @@ describe("kube-prepull status on the local cluster", () => {
       const everywhere = await viewer("status", "-A");
       assert.equal(everywhere.code, 5);
       assert.match(everywhere.stderr, /^kube-prepull: cannot list deployments in any namespace: .*forbidden/);
+      // The admin may list everywhere: a NAMESPACE column, and web's row under its namespace.
+      const admin = await cli("status", "-A");
+      assert.equal(admin.code, 0, admin.stderr);
+      assert.match(admin.stdout.split("\n")[0]!, /^NAMESPACE\s+WORKLOAD\s+PHASE\s+PULLED\s/);
+      const web = admin.stdout.split("\n").map((line) => line.split(/\s{2,}/)).find((cells) => cells[0] === ns.name && cells[1] === "deployment/web");
+      assert.deepEqual(web?.slice(2, 4), ["Succeeded", `${nodeCount}/${nodeCount}`], admin.stdout);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
