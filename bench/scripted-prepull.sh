@@ -22,7 +22,7 @@ for image in $IMAGES; do
       - name: pull-$i
         image: $image
         command: [\"sh\", \"-c\", \"true\"]
-        resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {cpu: 10m, memory: 32Mi}}"
+        resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {cpu: 250m, memory: 32Mi}}"
   i=$((i + 1))
 done
 annotations="{}"
@@ -46,7 +46,7 @@ spec:
       containers:
       - name: pause
         image: registry.k8s.io/pause:3.10
-        resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {cpu: 10m, memory: 32Mi}}
+        resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {cpu: 250m, memory: 32Mi}}
 YAML
 echo applied
 
