@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { httpStatusOf } from "./api-errors.js";
+import { withCallSignal } from "./request-timeout.js";
 
 export interface LeaseRecord {
   holder: string;
@@ -114,14 +115,27 @@ async function releaseLease(api: LeaseApi, lease: { name: string; namespace: str
   }
 }
 
+/**
+ * When the lease calls of an attempt must have ended: a leader's renewal within the renew deadline
+ * of its last one (client-go's RenewDeadline), or it steps down; any other attempt within a renew
+ * deadline from now. client-node sets no timeout of its own, and a call that hangs (an apiserver
+ * restarting or overloaded; seen in the chaos soak: one candidate waited 3.5 minutes on a single
+ * call while nobody led) would stop the loop: a candidate would never take over, a leader would
+ * never step down.
+ */
+export function attemptDeadline(input: { leader: boolean; lastRenew: number; now: number; renewDeadlineMs: number }): number {
+  return input.leader ? input.lastRenew + input.renewDeadlineMs : input.now + input.renewDeadlineMs;
+}
+
 export async function startLeaderElection(options: LeaderElectionOptions): Promise<LeaderElection> {
-  const api = options.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
   const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
   const { namespace, name, log } = options;
   const leaseSeconds = Math.max(1, Math.round(leaseDurationMs / 1000));
+  let callsEndAt = Date.now() + renewDeadlineMs;
+  const api = withCallSignal(options.kubeConfig, () => AbortSignal.timeout(Math.max(1, callsEndAt - Date.now()))).makeApiClient(k8s.CoordinationV1Api);
 
   await checkLeaseNamespace(api, namespace);
 
@@ -159,6 +173,7 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
   const loop = async (): Promise<void> => {
     if (!running) return;
     let result: "held" | "follow" | "failed" = "failed";
+    callsEndAt = attemptDeadline({ leader, lastRenew, now: Date.now(), renewDeadlineMs });
     try {
       result = await attempt();
     } catch (error) {
@@ -196,6 +211,7 @@ export async function startLeaderElection(options: LeaderElectionOptions): Promi
       if (!leader) return;
       leader = false;
       options.onStoppedLeading();
+      callsEndAt = Date.now() + renewDeadlineMs;
       await releaseLease(api, { name, namespace, identity, log });
     },
   };
