@@ -75,7 +75,7 @@ interface TrackedHold {
 export interface HoldStats {
   holds: number;
   releases: number;
-  /** Largest (release seen − deadline moved past pauses), ms; negative when every hold ended before its deadline. */
+  /** Largest (release seen − deadline − the pauses between them), ms; negative when every hold ended before its deadline. */
   maxLatenessMs: number;
   /** Largest (release seen − requestedAt − hold-timeout), pauses not taken out. */
   maxRawLatenessMs: number;
@@ -88,10 +88,10 @@ type PauseKind = "outage" | "no leader";
 
 /**
  * Follows every hold (a Deployment's held-by for one request) across snapshots: when it began and
- * ended as seen, and how late its end was against requestedAt + hold-timeout — or, when the
- * deadline fell in a pause (a control-plane outage, or the time from killing the leader until
- * another replica holds the Lease), against the pause's end (issue 15: released within 5 s of
- * the apiserver's return). Pauses that follow one another are chained.
+ * ended as seen, and how late its end was against requestedAt + hold-timeout, not counting the
+ * pauses after the deadline (a control-plane outage, or the time from killing the leader until
+ * another replica holds the Lease; issue 15: released within 5 s of the apiserver's return):
+ * lateness is time the cluster had a leader and a control plane and did not release.
  */
 export class HoldTracker {
   private readonly open = new Map<string, TrackedHold>();
@@ -115,19 +115,23 @@ export class HoldTracker {
     return { end: (to) => (window.to = Math.min(window.to, to)) };
   }
 
-  /** The deadline a release is measured against: moved to the end of the pauses it fell in. */
-  private due(deadline: number): { at: number; kinds: PauseKind[] } {
-    let at = deadline;
-    const kinds: PauseKind[] = [];
-    for (let within = this.pauseAt(at); within; within = this.pauseAt(at)) {
-      at = within.to;
-      kinds.push(within.kind);
+  /**
+   * How late a hold is at `now`: the time since its deadline outside every pause (nothing can
+   * release a hold in one, whether the deadline fell in it or before it), and the pauses taken out.
+   */
+  private lateness(deadline: number, now: number): { ms: number; kinds: PauseKind[] } {
+    if (now <= deadline) return { ms: now - deadline, kinds: [] };
+    const within = this.pauses
+      .map((p) => ({ from: Math.max(p.from, deadline), to: Math.min(p.to, now), kind: p.kind }))
+      .filter((p) => p.to > p.from)
+      .sort((a, b) => a.from - b.from);
+    let paused = 0;
+    let covered = deadline; // pauses overlap (an outage while nobody leads): count each moment once
+    for (const p of within) {
+      paused += Math.max(0, p.to - Math.max(p.from, covered));
+      covered = Math.max(covered, p.to);
     }
-    return { at, kinds };
-  }
-
-  private pauseAt(at: number): { to: number; kind: PauseKind } | undefined {
-    return this.pauses.find((p) => at >= p.from && at < p.to);
+    return { ms: now - deadline - paused, kinds: [...new Set(within.map((p) => p.kind))] };
   }
 
   observe(workloads: WorkloadView[], now: number): void {
@@ -147,7 +151,7 @@ export class HoldTracker {
       if (seen.has(key)) continue;
       this.open.delete(key);
       this.stats.releases++;
-      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, now - this.due(hold.deadline).at);
+      this.stats.maxLatenessMs = Math.max(this.stats.maxLatenessMs, this.lateness(hold.deadline, now).ms);
       this.stats.maxRawLatenessMs = Math.max(this.stats.maxRawLatenessMs, now - hold.deadline);
       this.checkLate(key, hold, now);
     }
@@ -163,11 +167,11 @@ export class HoldTracker {
   }
 
   private checkLate(key: string, hold: TrackedHold, now: number): void {
-    const due = this.due(hold.deadline);
-    if (now <= due.at + RELEASE_GRACE_MS || this.reported.has(key)) return;
+    const late = this.lateness(hold.deadline, now);
+    if (late.ms <= RELEASE_GRACE_MS || this.reported.has(key)) return;
     this.reported.add(key);
-    const moved = due.kinds.length > 0 ? ` (moved to the end of the ${due.kinds.join(", then ")} it fell in)` : "";
-    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round((now - due.at) / 1000)}s after its deadline${moved}`);
+    const without = late.kinds.length > 0 ? ` (not counting the ${late.kinds.join(" and ")} times after it)` : "";
+    this.stats.late.push(`${hold.name} (hold ${key}) not released ${Math.round(late.ms / 1000)}s after its deadline${without}`);
   }
 }
 
