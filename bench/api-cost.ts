@@ -140,9 +140,9 @@ async function startServeProcess(kubeconfig: string, pullDelay: string): Promise
   throw new Error("kube-prepull serve exited before serving");
 }
 
-function heldDeployment(name: string, nodes: number): k8s.V1Deployment {
+function heldDeployment(name: string, nodes: number, holdTimeout?: string): k8s.V1Deployment {
   return {
-    metadata: { name, annotations: { "kube-prepull.io/hold": "true" } },
+    metadata: { name, annotations: { "kube-prepull.io/hold": "true", ...(holdTimeout ? { "kube-prepull.io/hold-timeout": holdTimeout } : {}) } },
     spec: {
       replicas: Math.min(10, nodes),
       selector: { matchLabels: { app: name } },
@@ -155,13 +155,13 @@ function heldDeployment(name: string, nodes: number): k8s.V1Deployment {
 }
 
 /** Follows the Deployment (as the admin, not audited) and returns when each milestone was first seen. */
-async function followPrepull(kc: k8s.KubeConfig, nodes: number, name: string): Promise<{ milestones: Array<[string, number]>; daemonSet?: k8s.V1DaemonSet }> {
+async function followPrepull(kc: k8s.KubeConfig, nodes: number, name: string, holdTimeout?: string): Promise<{ milestones: Array<[string, number]>; daemonSet?: k8s.V1DaemonSet }> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const seen = new Map<string, number>();
   let firstSeen: k8s.V1DaemonSet | undefined;
   let lastLog = 0;
   const t0 = Date.now();
-  await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment(name, nodes) });
+  await apps.createNamespacedDeployment({ namespace: NAMESPACE, body: heldDeployment(name, nodes, holdTimeout) });
   const mark = (what: string, reached: boolean): void => {
     if (reached && !seen.has(what)) {
       seen.set(what, Date.now() - t0);
@@ -230,6 +230,8 @@ export async function measureOnCluster(options: {
   fillerDeployments?: number;
   /** Folder of the cluster's state (default .cluster). */
   stateRoot?: string;
+  /** The held Deployment's hold-timeout annotation (default: none, kube-prepull's 10m). */
+  holdTimeout?: string;
 }): Promise<ClusterRun> {
   const stateRoot = options.stateRoot ?? STATE_ROOT;
   // Beside the cluster's state directory, which startCluster empties first.
@@ -281,7 +283,7 @@ export async function measureOnCluster(options: {
     const measurePrepull = async (index: number): Promise<PrepullRun> => {
       const before = auditedRequests(auditLog, SERVE_ACCOUNT);
       const [podsBefore, allBefore, bytesBefore] = [await watchersTerminated({ resource: "pods" }), await watchersTerminated(), bytes.received()];
-      const followed = await followPrepull(kc, options.nodes, `shop-${index}`);
+      const followed = await followPrepull(kc, options.nodes, `shop-${index}`, options.holdTimeout);
       await sleep(3000); // anything the controller still does after the delete
       return {
         nodes: options.nodes, pullDelay: options.pullDelay,

@@ -13,6 +13,7 @@ const OPTIONS = {
   pairs: { default: "2", help: "scripted: pairs of kube-prepull and scripted runs" },
   "scale-nodes": { default: "5000", help: "scale: simulated nodes" },
   "scale-deployments": { default: "10000", help: "scale: Deployments serve caches" },
+  "scale-hold-timeout": { default: "30m", help: "scale: the held Deployment's kube-prepull.io/hold-timeout (a 5000-node DaemonSet takes longer than the default 10m here)" },
   "real-image-mib": { default: "200", help: "real-node: image size (MiB)" },
   "real-mb-per-second": { default: "25", help: "real-node: registry proxy bandwidth (MB/s)" },
   "real-pairs": { default: "2", help: "real-node: rollouts with and without kube-prepull" },

@@ -69,6 +69,7 @@ const BURST_DEPLOYMENTS = Number(argument("burst-deployments"));
 const PAIRS = Number(argument("pairs"));
 const SCALE_NODES = Number(argument("scale-nodes"));
 const SCALE_DEPLOYMENTS = Number(argument("scale-deployments"));
+const SCALE_HOLD_TIMEOUT = argument("scale-hold-timeout");
 let scaleRun: ClusterRun | undefined;
 let scaleFailure: string | undefined;
 const prepullRuns: PrepullRun[] = [];
@@ -97,7 +98,7 @@ async function measureAllClusters(): Promise<void> {
     log(`cluster with ${SCALE_NODES} nodes and ${SCALE_DEPLOYMENTS} Deployments`);
     // A run that cannot finish (time-outs at this size) is reported, not allowed to lose the others.
     try {
-      scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS, stateRoot });
+      scaleRun = await measureOnCluster({ nodes: SCALE_NODES, pullDelay: PULL_DELAY, prepull: true, scripted: false, burstDeployments: 0, fillerDeployments: SCALE_DEPLOYMENTS, holdTimeout: SCALE_HOLD_TIMEOUT, stateRoot });
       if (scaleRun.prepull) prepullRuns.push(scaleRun.prepull);
     } catch (error) {
       if (interruption.aborted) await unlessInterrupted(error);
@@ -116,7 +117,7 @@ async function scaleSection(): Promise<string> {
   const rssTarget = 250e6;
   return [
     `A local cluster with ${run.nodes} simulated nodes and ${run.startup.deployments} Deployments (replicas 0, in 20 covered`,
-    "namespaces, a typical small pod template each) created before serve starts. Then one held Deployment (2 images) on",
+    `namespaces, a typical small pod template each) created before serve starts. Then one held Deployment (2 images, \`hold-timeout: ${SCALE_HOLD_TIMEOUT}\`) on`,
     `every node, followed as in the API-cost section (simulated pull ${PULL_DELAY}); its requests are the last column there.`,
     "",
     table(["measure", "value", "target", "verdict"], [
