@@ -1,7 +1,8 @@
 // A bound on how long one API call of the controller may take. client-node sets none: during an
 // etcd outage a write waits for the apiserver's own 60 s request timeout, and the controller's one
 // worker with it, so holds that fell due were released ~30 s after the control plane was back
-// (docs/reliability.md). Watches are not affected (they do not pass through here).
+// (docs/reliability.md). Watches are not affected (they do not pass through here). Leader election
+// gives each lease call its own deadline through withCallSignal (src/kube/leader-election.ts).
 import * as k8s from "@kubernetes/client-node";
 
 /** Writes (and reads) of single objects: far above their usual milliseconds, far below 60 s. */
