@@ -184,8 +184,15 @@ export class Reflector<T extends k8s.KubernetesObject> {
     this.options.onRecovered?.();
   }
 
+  /**
+   * Lists page by page into the store: each page's objects replace the cached ones as they arrive
+   * and an object whose resourceVersion is unchanged keeps its cached copy, so a relist of 10,000
+   * Deployments holds one page beside the cache, not a second cache (serve's peak RSS at 5000
+   * nodes, docs/benchmarks.md). Objects no page named are deleted at the end. A list that fails
+   * half-way leaves newer objects in place; the retry's relist completes it.
+   */
   private async relist(): Promise<string> {
-    const fresh = new Map<string, T>();
+    const seen = new Set<string>();
     let resourceVersion = "";
     let token: string | undefined;
     do {
@@ -194,24 +201,28 @@ export class Reflector<T extends k8s.KubernetesObject> {
         limit: 500,
         ...(token ? { _continue: token } : {}),
       });
-      for (const item of page.items) fresh.set(objectKey(item), this.shape(item));
+      for (const item of page.items) this.merge(item, seen);
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       token = page.metadata?._continue || undefined;
     } while (token);
     for (const [key, old] of this.store) {
-      if (!fresh.has(key)) {
-        this.remove(key);
-        this.options.onEvent("DELETED", old);
-      }
-    }
-    for (const [key, item] of fresh) {
-      const old = this.store.get(key);
-      this.put(key, item);
-      if (!old) this.options.onEvent("ADDED", item);
-      else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.options.onEvent("MODIFIED", item);
+      if (seen.has(key)) continue;
+      this.remove(key);
+      this.options.onEvent("DELETED", old);
     }
     this.synced = true;
     return resourceVersion;
+  }
+
+  /** One listed object into the store: ADDED, MODIFIED, or (same resourceVersion) left as cached. */
+  private merge(item: T, seen: Set<string>): void {
+    const key = objectKey(item);
+    seen.add(key);
+    const old = this.store.get(key);
+    if (old && old.metadata?.resourceVersion === item.metadata?.resourceVersion) return;
+    const kept = this.shape(item);
+    this.put(key, kept);
+    this.options.onEvent(old ? "MODIFIED" : "ADDED", kept);
   }
 
   private watchOnce(resourceVersion: string): Promise<{ kind: "ended"; resourceVersion: string } | { kind: "gone" }> {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import pino from "pino";
 import { isUnavailable } from "../../../src/kube/api-errors.js";
-import { retryDelayMs } from "../../../src/kube/reflector.js";
+import { Reflector, retryDelayMs, type ListResult } from "../../../src/kube/reflector.js";
 
 const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" });
 const api = (code: number): Error => Object.assign(new Error(`HTTP ${code}`), { code });
@@ -24,5 +29,62 @@ describe("reflector retry delay", () => {
   it("stays at 5 s at most while the apiserver starts or sheds load (429, 5xx), from a watch or a list", () => {
     assert.equal(retryDelayMs(api(503), 30), 5000);
     assert.equal(retryDelayMs(Object.assign(new Error("Too Many Requests"), { statusCode: 429 }), 30), 5000);
+  });
+});
+
+describe("reflector relist", () => {
+  /**
+   * A watch endpoint on 127.0.0.1 (plain HTTP) whose first watch answers 410 Gone, so the reflector
+   * lists again; later watches stay open without events until the test ends.
+   */
+  async function goneOnceWatchServer(): Promise<{ kubeConfig: k8s.KubeConfig; close: () => void }> {
+    let watches = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      if (++watches === 1) res.end(`${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } })}\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromOptions({ clusters: [{ name: "c", skipTLSVerify: true, server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }], users: [{ name: "u" }], contexts: [{ name: "c", cluster: "c", user: "u" }], currentContext: "c" });
+    return { kubeConfig, close: () => { server.closeAllConnections(); server.close(); } };
+  }
+  const cm = (name: string, resourceVersion: string): k8s.V1ConfigMap => ({ metadata: { name, namespace: "n", resourceVersion }, data: { v: resourceVersion } });
+
+  it("merges page by page: unchanged objects keep their cached copy, changed ones are MODIFIED, missing ones DELETED", async () => {
+    // First list: a, b, c over two pages; after the 410: a unchanged, b changed, c gone, d new.
+    const lists: ListResult<k8s.V1ConfigMap>[][] = [
+      [{ items: [cm("a", "1"), cm("b", "1")], metadata: { resourceVersion: "5", _continue: "p2" } }, { items: [cm("c", "1")], metadata: { resourceVersion: "5" } }],
+      [{ items: [cm("a", "1")], metadata: { resourceVersion: "9", _continue: "p2" } }, { items: [cm("b", "7"), cm("d", "8")], metadata: { resourceVersion: "9" } }],
+    ];
+    let listCalls = 0;
+    let pageInList = 0;
+    let secondList!: () => void;
+    const secondListMayStart = new Promise<void>((resolve) => { secondList = resolve; });
+    const events: string[] = [];
+    const fake = await goneOnceWatchServer();
+    const reflector = new Reflector<k8s.V1ConfigMap>({
+      name: "configmaps", kubeConfig: fake.kubeConfig, path: "/api/v1/configmaps", log: pino({ level: "silent" }),
+      list: async (params) => {
+        if (!params._continue) { listCalls++; pageInList = 0; }
+        if (listCalls === 2) await secondListMayStart;
+        return lists[listCalls - 1]![pageInList++]!;
+      },
+      onEvent: (type, object) => void events.push(`${type} ${object.metadata!.name}@${object.metadata!.resourceVersion}`),
+    });
+    try {
+      reflector.start();
+      for (let i = 0; i < 300 && listCalls < 2; i++) await sleep(10);
+      const firstA = reflector.get("n", "a");
+      assert.ok(firstA);
+      secondList();
+      for (let i = 0; i < 300 && events.length < 6; i++) await sleep(10);
+      assert.deepEqual(events, ["ADDED a@1", "ADDED b@1", "ADDED c@1", "MODIFIED b@7", "ADDED d@8", "DELETED c@1"]);
+      assert.equal(listCalls, 2);
+      assert.equal(reflector.get("n", "a"), firstA, "an unchanged object keeps its cached copy");
+      assert.deepEqual(reflector.list().map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort(), ["a@1", "b@7", "d@8"]);
+    } finally {
+      reflector.stop();
+      fake.close();
+    }
   });
 });
