@@ -27,7 +27,7 @@ interface Point {
   failures: number;
 }
 
-async function startServer(kind: ServerKind): Promise<{ url: string; child: ChildProcess }> {
+export async function startServer(kind: ServerKind): Promise<{ url: string; child: ChildProcess }> {
   const script = fileURLToPath(new URL("./admission-server.js", import.meta.url));
   const child = spawn(process.execPath, [script, kind], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout });
