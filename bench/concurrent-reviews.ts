@@ -8,11 +8,8 @@ import https from "node:https";
 import { startServer } from "./admission.js";
 import { admissionReviewBody } from "./support/admission-reviews.js";
 import { log, machineLine, table } from "./support/machine.js";
+import { flag } from "./support/flags.js";
 
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
-}
 const CALLS = flag("calls", "100,200").split(",").map(Number);
 const ROUNDS = Number(flag("rounds", "3"));
 const BODY = admissionReviewBody("typical", "CREATE");

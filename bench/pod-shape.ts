@@ -10,11 +10,8 @@ import { pollUntil } from "../src/local-cluster/wait.js";
 import { startBenchCluster } from "./support/cluster.js";
 import { installInterruptHandlers } from "./support/interruption.js";
 import { log, machineLine, seconds, table } from "./support/machine.js";
+import { flag } from "./support/flags.js";
 
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
-}
 const nodes = Number(flag("nodes", "1000"));
 const rounds = Number(flag("rounds", "2"));
 const pullDelay = flag("pull-delay", "5s");

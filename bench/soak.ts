@@ -5,12 +5,8 @@
 import { parseDuration } from "../src/prepull/annotations.js";
 import { startBenchCluster } from "./support/cluster.js";
 import { log, machineLine } from "./support/machine.js";
+import { flag } from "./support/flags.js";
 import { killReplicas, reportLines, runSoak } from "./soak/scenario.js";
-
-function flag(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
-}
 
 const durationSeconds = parseDuration(flag("duration", "10m"));
 const deployments = Number(flag("deployments", "50"));

@@ -185,11 +185,11 @@ export class Reflector<T extends k8s.KubernetesObject> {
   }
 
   /**
-   * Lists page by page into the store: each page's objects replace the cached ones as they arrive
-   * and an object whose resourceVersion is unchanged keeps its cached copy, so a relist of 10,000
-   * Deployments holds one page beside the cache, not a second cache (serve's peak RSS at 5000
-   * nodes, docs/benchmarks.md). Objects no page named are deleted at the end. A list that fails
-   * half-way leaves newer objects in place; the retry's relist completes it.
+   * Lists page by page into the store: each page's objects replace the cached ones as they arrive,
+   * and an object whose resourceVersion is unchanged keeps its cached copy (not shaped again, no
+   * event), so a re-list holds one page beside the cache, not a second cache. (It did not lower
+   * serve's peak RSS at 5000 nodes: docs/benchmarks.md, Scale.) Objects no page named are deleted
+   * at the end. A list that fails half-way leaves newer objects in place; the retry completes it.
    */
   private async relist(): Promise<string> {
     const seen = new Set<string>();

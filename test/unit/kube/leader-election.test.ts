@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { pino } from "pino";
 import { attemptDeadline, decideLease, leaseRecord, leaseSpec, observationKey, startLeaderElection } from "../../../src/kube/leader-election.js";
+import { loopbackKubeConfig } from "../../support/loopback-kubeconfig.js";
 
 const NOW = new Date("2026-11-22T10:00:00Z");
 const ago = (ms: number): number => NOW.getTime() - ms;
@@ -92,8 +92,7 @@ describe("leader election: a lease call that never answers", () => {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions({ clusters: [{ name: "c", skipTLSVerify: true, server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }], users: [{ name: "u" }], contexts: [{ name: "c", cluster: "c", user: "u" }], currentContext: "c" });
+    const kubeConfig = loopbackKubeConfig(server);
     return { kubeConfig, close: () => { for (const r of hanging) r.destroy(); server.closeAllConnections(); server.close(); } };
   }
   const timings = { leaseDurationMs: 1_000, renewDeadlineMs: 400, retryPeriodMs: 100 };

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import pino from "pino";
 import { isUnavailable } from "../../../src/kube/api-errors.js";
 import { Reflector, retryDelayMs, type ListResult } from "../../../src/kube/reflector.js";
+import { loopbackKubeConfig } from "../../support/loopback-kubeconfig.js";
 
 const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" });
 const api = (code: number): Error => Object.assign(new Error(`HTTP ${code}`), { code });
@@ -44,8 +44,7 @@ describe("reflector relist", () => {
       if (++watches === 1) res.end(`${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } })}\n`);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromOptions({ clusters: [{ name: "c", skipTLSVerify: true, server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }], users: [{ name: "u" }], contexts: [{ name: "c", cluster: "c", user: "u" }], currentContext: "c" });
+    const kubeConfig = loopbackKubeConfig(server);
     return { kubeConfig, close: () => { server.closeAllConnections(); server.close(); } };
   }
   const cm = (name: string, resourceVersion: string): k8s.V1ConfigMap => ({ metadata: { name, namespace: "n", resourceVersion }, data: { v: resourceVersion } });

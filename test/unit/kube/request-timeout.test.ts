@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { isUnavailable } from "../../../src/kube/api-errors.js";
 import { withCallTimeout } from "../../../src/kube/request-timeout.js";
+import { loopbackKubeConfig } from "../../support/loopback-kubeconfig.js";
 
 describe("API call timeout", () => {
   it("aborts a call the apiserver never answers, as an unavailable-apiserver error", async () => {
@@ -11,8 +12,7 @@ describe("API call timeout", () => {
     const sockets: net.Socket[] = [];
     const server = net.createServer((s) => void sockets.push(s));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({ clusters: [{ name: "mute", skipTLSVerify: true, server: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` }], users: [{ name: "u" }], contexts: [{ name: "c", cluster: "mute", user: "u" }], currentContext: "c" });
+    const kc = loopbackKubeConfig(server);
     const apps = withCallTimeout(kc, 300).makeApiClient(k8s.AppsV1Api);
     const started = Date.now();
     const error = await apps.readNamespacedDeployment({ name: "d", namespace: "n" }).then(() => undefined, (e: unknown) => e);
