@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -78,11 +78,7 @@ describe("holds and prepull pod placement", () => {
     const names = await createNodes(core, 2, { prefix: `ssd-${process.pid}`, labels: { disk: "ssd" } });
     await core.patchNode({ name: names[1]!, body: { spec: { taints: [{ key: "dedicated", value: "gpu", effect: "NoSchedule" }] } } }, merge);
     try {
-      await waitUntil(async () => {
-        const nodes = await core.listNode({ labelSelector: "disk=ssd" });
-        // Ready, and the node lifecycle controller has lifted the not-ready taint.
-        return nodes.items.filter(isNodeSchedulable).length === 2;
-      }, { what: "the ssd nodes to be Ready and schedulable" });
+      await waitForSchedulableNodes(core, "disk=ssd", 2);
       await apps.createNamespacedDeployment({
         namespace: ns.name,
         body: deployment("ssd-only", "example.com/team/db:1", { annotations: {}, pod: { nodeSelector: { disk: "ssd" } } }),

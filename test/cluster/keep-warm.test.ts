@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { decodeKeepWarmStatus, keepWarmDaemonSetName, type KeepWarmStatus } from "../../src/keepwarm/keep-warm.js";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, startTestServe, testKubeConfig, waitUntil } from "../support/cluster.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -32,8 +32,7 @@ describe("keep-warm lists", () => {
   const addNodes = async (count: number): Promise<void> => {
     const names = await createNodes(core, count, { prefix: POOL, firstIndex: nodes.length + 1, labels: { pool: POOL, type: "kwok-keep-warm-test" }, taints: [TAINT] });
     nodes.push(...names);
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === nodes.length,
-      { what: `${nodes.length} keep-warm test nodes to be Ready`, timeoutMs: 60_000 });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, nodes.length);
   };
   const events = async (): Promise<string[]> =>
     (await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: "involvedObject.kind=ConfigMap,involvedObject.name=base" })).items.map((e) => `${e.type}/${e.reason}`);

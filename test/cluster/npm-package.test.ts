@@ -15,9 +15,9 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import type { RunSummary } from "../../src/prepull/run.js";
-import { createNamespace, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
+import { createNamespace, testKubeConfig, testKubeconfigPath, waitForSchedulableNodes } from "../support/cluster.js";
 import { startLockfileRegistry, type LockfileRegistry } from "../support/npm-registry.js";
 
 const exec = promisify(execFile);
@@ -114,8 +114,7 @@ describe("the npm package", () => {
 
   it("runs `kube-prepull run` from the installed package against the cluster: exit 0, pulled on every node", async () => {
     nodes = await createNodes(core, 2, { prefix: POOL, labels: { pool: POOL, type: "kwok-npm-test" }, taints: [TAINT] });
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === 2,
-      { what: `the 2 nodes of pool ${POOL} to be Ready and schedulable`, timeoutMs: 120_000 });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, 2);
     ns = await createNamespace(kc, "npm", { "pod-security.kubernetes.io/enforce": "restricted" });
     // As a CI step: the executable on PATH, outside the checkout, the kubeconfig from the environment.
     const env = { PATH: `${path.join(prefix, "bin")}:${path.dirname(process.execPath)}:/usr/bin:/bin`, KUBECONFIG: testKubeconfigPath(), HOME: work };

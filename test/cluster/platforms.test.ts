@@ -9,12 +9,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus } from "../../src/prepull/progress.js";
 import type { RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, startTestServe, testKubeConfig, testKubeconfigPath, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { createNamespace, startTestServe, testKubeConfig, testKubeconfigPath, waitForPrepullWebhook, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 import { startMain, type Finished } from "../support/cli.js";
 
 const kc = testKubeConfig();
@@ -64,8 +64,7 @@ describe("nodes of another OS or architecture", () => {
 
   before(async () => {
     pool = await createPool();
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === 4,
-      { what: `the 4 nodes of pool ${POOL} to be Ready and schedulable`, timeoutMs: 120_000 });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, 4);
     ns = await createNamespace(kc, "platforms", { "kube-prepull.io/enabled": "true", "pod-security.kubernetes.io/enforce": "restricted" });
   });
 

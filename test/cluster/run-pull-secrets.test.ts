@@ -8,8 +8,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
-import { createNamespace, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
+import { createNamespace, testKubeConfig, testKubeconfigPath, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -45,8 +45,7 @@ describe("kube-prepull run and pull secrets", () => {
 
   before(async () => {
     nodes = await createNodes(core, 1, { prefix: POOL, labels: { pool: POOL, type: "kwok-secrets-test" }, taints: [TAINT] });
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === 1,
-      { what: `the node of pool ${POOL} to be Ready and schedulable`, timeoutMs: 120_000 });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, 1);
     ns = await createNamespace(kc, "secrets");
     // The secrets need not exist for admission; the simulated node never pulls.
     await core.patchNamespacedServiceAccount(

@@ -12,10 +12,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { packageRoot } from "../../src/local-cluster/binaries.js";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import { renderRunDaemonSet, runImages, type RunSpec, type RunSummary } from "../../src/prepull/run.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, kubectl, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitUntil } from "../support/cluster.js";
+import { createNamespace, kubectl, startTestServe, TEST_HELPER_IMAGE, testKubeConfig, testKubeconfigPath, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 import { startMain, type Finished } from "../support/cli.js";
 
 const kc = testKubeConfig();
@@ -72,8 +72,7 @@ describe("kube-prepull run against 100 simulated nodes", () => {
 
   before(async () => {
     nodes = await createNodes(core, NODES, { prefix: POOL, labels: { pool: POOL, type: "kwok-run-test" }, taints: [TAINT], concurrency: 16 });
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === NODES,
-      { what: `the ${NODES} nodes of pool ${POOL} to be Ready and schedulable`, timeoutMs: 120_000 });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, NODES);
     // Prepull pods must pass Pod Security "restricted" (spec §3): enforced here.
     ns = await createNamespace(kc, "run", { "pod-security.kubernetes.io/enforce": "restricted" });
   });

@@ -4,12 +4,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { createNodes, isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { createNodes } from "../../src/local-cluster/nodes.js";
 import { prepullDaemonSetName } from "../../src/prepull/daemonset.js";
 import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js";
 import { listedNodes } from "../../src/prepull/targets.js";
 import type { RunningServe } from "../../src/serve.js";
-import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -62,8 +62,7 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
 
   before(async () => {
     nodes = await createNodes(core, NODES, { prefix: POOL, labels: { pool: POOL } });
-    await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === NODES,
-      { what: "the pool's nodes to be Ready and schedulable" });
+    await waitForSchedulableNodes(core, `pool=${POOL}`, NODES);
     ns = await createNamespace(kc, "scale", { "kube-prepull.io/enabled": "true" });
     running = await serve({ pullDelay: "1s", maxConcurrentPrepulls: 1 });
     await waitForPrepullWebhook(apps, ns.name);
@@ -114,8 +113,7 @@ describe("waves, present images, cordoned nodes and the concurrency cap", () => 
       for (const name of nodes) {
         await core.patchNodeStatus({ name, body: { status: { images: [{ names: [image], sizeBytes: 1000 }] } } }, merge);
       }
-      await waitUntil(async () => (await core.listNode({ labelSelector: `pool=${POOL}` })).items.filter(isNodeSchedulable).length === NODES,
-        { what: "the uncordoned node to be schedulable" });
+      await waitForSchedulableNodes(core, `pool=${POOL}`, NODES);
       await apps.createNamespacedDeployment({ namespace: ns.name, body: deployment("everywhere", image) });
       const instant = await finished(ns.name, "everywhere");
       assert.equal(instant.phase, "Succeeded");

@@ -10,7 +10,7 @@ import { decodeStatus, type PrepullStatus } from "../../src/prepull/progress.js"
 import type { RunningServe } from "../../src/serve.js";
 import { daemonSetWorkload } from "../../src/workloads/daemonset.js";
 import { statefulSetWorkload } from "../../src/workloads/statefulset.js";
-import { apiErrorMessage, createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitUntil } from "../support/cluster.js";
+import { apiErrorMessage, createNamespace, startTestServe, testKubeConfig, waitForPrepullWebhook, waitForSchedulableNodes, waitUntil } from "../support/cluster.js";
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -86,6 +86,7 @@ describe("workload kinds", () => {
   it("StatefulSet: a second update while held supersedes the first; placement follows its nodeSelector; cleaned up", async () => {
     const names = await createNodes(core, 2, { prefix: `store-${process.pid}`, labels: { store: "yes" } });
     try {
+      await waitForSchedulableNodes(core, "store=yes", 2);
       const tmpl = (image: string, pullDelay?: string): k8s.V1PodTemplateSpec => ({
         metadata: { labels: { app: "store" }, ...(pullDelay ? { annotations: { "sim.kube-prepull.io/pull-delay": pullDelay } } : {}) },
         spec: podSpec(image, { nodeSelector: { store: "yes" } }),
@@ -122,6 +123,8 @@ describe("workload kinds", () => {
   it("DaemonSet: an update is held by OnDelete and released to the user's own strategy; the prepull runs on its nodes only", async () => {
     const names = await createNodes(core, 2, { prefix: `agent-${process.pid}`, labels: { agent: "yes" } });
     try {
+      // Nodes not Ready yet are not targets: the update would find nothing to pull (spec §4).
+      await waitForSchedulableNodes(core, "agent=yes", 2);
       const strategy: k8s.V1DaemonSetUpdateStrategy = { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 2 } };
       const body: k8s.V1DaemonSet = {
         metadata: { name: "agent" },

@@ -13,7 +13,8 @@ import { readClusterState } from "../../src/local-cluster/cluster.js";
 import { HELPER_IMAGE_NAME } from "../../src/local-cluster/real-node/images.js";
 import type { RealNodeState } from "../../src/local-cluster/real-node/node.js";
 import type { RealNodesState } from "../../src/local-cluster/real-node/real-nodes.js";
-import { waitForServiceAccount } from "../../src/local-cluster/wait.js";
+import { isNodeSchedulable } from "../../src/local-cluster/nodes.js";
+import { pollUntil, waitForServiceAccount } from "../../src/local-cluster/wait.js";
 import type { PrepullPodConfig } from "../../src/prepull/daemonset.js";
 import { startServe, type RunningServe, type ServeOptions } from "../../src/serve.js";
 import { DEFAULT_HELPER_IMAGE } from "../../src/version.js";
@@ -30,6 +31,16 @@ export function testKubeconfigPath(): string {
     throw new Error("KUBE_PREPULL_TEST_KUBECONFIG is not set: cluster tests run through `npm test` (test/run-with-cluster.ts)");
   }
   return file;
+}
+
+/**
+ * Waits until `count` nodes of the label selector are Ready and schedulable (kwok set Ready and the
+ * node lifecycle controller lifted the not-ready taint). A prepull plans only on usable nodes
+ * (spec §4), so a test that acts on new nodes before this gets "nothing to pull".
+ */
+export async function waitForSchedulableNodes(core: k8s.CoreV1Api, labelSelector: string, count: number, timeoutMs = 120_000): Promise<void> {
+  await pollUntil(async () => (await core.listNode({ labelSelector })).items.filter(isNodeSchedulable).length === count,
+    { what: `${count} node(s) with ${labelSelector} to be Ready and schedulable`, timeoutMs });
 }
 
 export function testKubeConfig(): k8s.KubeConfig {
