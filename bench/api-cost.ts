@@ -21,6 +21,7 @@ import { stopOnInterrupt } from "./support/interruption.js";
 import { apiserverCounter } from "./support/apiserver-metrics.js";
 import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
+import { sampleServeMemory, type MemorySample } from "./support/serve-memory.js";
 
 const NAMESPACE = "bench";
 
@@ -34,6 +35,8 @@ export interface PrepullRun {
   /** Milliseconds from the Deployment's create to each milestone. */
   milestones: Array<[string, number]>;
   servePeakRss: number;
+  /** serve's memory at its highest sampled RSS during the prepull: what the peak is made of. */
+  serveMemoryAtPeak?: MemorySample;
   serveCpuSeconds: number;
   /** Increase of apiserver_terminated_watchers_total{resource="pods"} (all clients) over the prepull. */
   podWatchersTerminated: number;
@@ -283,14 +286,17 @@ export async function measureOnCluster(options: {
     const measurePrepull = async (index: number): Promise<PrepullRun> => {
       const before = auditedRequests(auditLog, SERVE_ACCOUNT);
       const [podsBefore, allBefore, bytesBefore] = [await watchersTerminated({ resource: "pods" }), await watchersTerminated(), bytes.received()];
+      const memory = sampleServeMemory(pid, started.opsPort);
       const followed = await followPrepull(kc, options.nodes, `shop-${index}`, options.holdTimeout);
       await sleep(3000); // anything the controller still does after the delete
+      const serveMemoryAtPeak = memory.stop();
       return {
         nodes: options.nodes, pullDelay: options.pullDelay,
         perPrepull: countBetween(before, auditedRequests(auditLog, SERVE_ACCOUNT)),
         startup: countBetween(new Map(), ready),
         milestones: followed.milestones,
         servePeakRss: peakMemoryBytes(pid) ?? 0,
+        ...(serveMemoryAtPeak ? { serveMemoryAtPeak } : {}),
         serveCpuSeconds: cpuSeconds(pid),
         podWatchersTerminated: (await watchersTerminated({ resource: "pods" })) - podsBefore,
         watchersTerminated: (await watchersTerminated()) - allBefore,

@@ -17,6 +17,7 @@ import { benchmarkRealNode, type RealNodeResult } from "./real-node.js";
 import { total } from "./support/audit.js";
 import { installInterruptHandlers, interruption, unlessInterrupted } from "./support/interruption.js";
 import { log, machineLine, mebibytes, seconds, table } from "./support/machine.js";
+import { describeSample } from "./support/serve-memory.js";
 
 const parsed = parseBenchArguments(process.argv.slice(2));
 if (parsed.kind === "help") {
@@ -124,6 +125,7 @@ async function scaleSection(): Promise<string> {
       ["serve start → ready (caches synced)", seconds(run.startup.syncedMs), "reported", ""],
       [`serve peak RSS once synced (${run.startup.deployments} Deployments, ${run.nodes} nodes)`, mebibytes(run.startup.peakRss), "≤ 250 MB", verdict(run.startup.peakRss <= rssTarget)],
       ["serve peak RSS at the end of the prepull", mebibytes(p.servePeakRss), "≤ 250 MB", verdict(p.servePeakRss <= rssTarget)],
+      ["serve's memory at its highest sampled RSS (every 2 s)", p.serveMemoryAtPeak ? describeSample(p.serveMemoryAtPeak) : "not sampled", "reported", ""],
       ...p.milestones.map(([name, ms]) => [name, seconds(ms), "", ""]),
       ["serve CPU time (start to end)", `${p.serveCpuSeconds.toFixed(1)} s`, "", ""],
       ["API requests of the prepull", String(total(p.perPrepull)), "as at 100 and 1000 nodes ±2", ""],
