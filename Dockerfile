@@ -52,7 +52,5 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 USER 65532:65532
-# Node.js flags and environment for serve's memory: src/server/node-runtime.ts (a unit test keeps them equal).
-ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=4", "dist/src/cli/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "dist/src/cli/main.js"]
 CMD ["serve"]

@@ -12,7 +12,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { SYSTEM_ANNOTATIONS } from "../src/prepull/annotations.js";
-import { SERVE_ENVIRONMENT, SERVE_NODE_FLAGS } from "../src/server/node-runtime.js";
 import { pollUntil, waitForPrepullWebhook, waitForServiceAccount } from "../src/local-cluster/wait.js";
 import { measureBurst, type BurstRun } from "./burst.js";
 import { measureScripted, type ScriptedRun } from "./scripted.js";
@@ -125,13 +124,13 @@ async function stopServeProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** serve as its own process, with the Node.js flags and environment of the image (src/server/node-runtime.ts), stopped by an interruption from its spawn on (`release` once stopped otherwise). */
+/** serve as its own process, stopped by an interruption from its spawn on (`release` once stopped otherwise). */
 async function startServeProcess(kubeconfig: string, pullDelay: string): Promise<{ child: ChildProcess; opsPort: number; release: () => void }> {
   const main = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, main, "serve", "--kubeconfig", kubeconfig, "--port", "0", "--ops-port", "0",
+  const child = spawn(process.execPath, [main, "serve", "--kubeconfig", kubeconfig, "--port", "0", "--ops-port", "0",
     "--register", "--webhook-name", "kube-prepull-bench", "--namespace", OWN_NAMESPACE, "--no-leader-elect",
     "--prepull-pod-annotation", `sim.kube-prepull.io/pull-delay=${pullDelay}`, "--log-level", "info"],
-  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...SERVE_ENVIRONMENT } });
+  { stdio: ["ignore", "pipe", "inherit"] });
   const release = stopOnInterrupt(() => stopServeProcess(child));
   for await (const line of createInterface({ input: child.stdout })) {
     const entry = JSON.parse(line) as { msg?: string; ops?: string };
