@@ -18,7 +18,7 @@ import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
 import { stopOnInterrupt } from "./support/interruption.js";
-import { apiserverCounter } from "./support/apiserver-metrics.js";
+import { apiserverCounter, largestWatchEvents, openWatches, watchEventBytes, type WatchEventShare } from "./support/apiserver-metrics.js";
 import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 import { sampleServeMemory, type MemorySample } from "./support/serve-memory.js";
@@ -44,6 +44,11 @@ export interface PrepullRun {
   watchersTerminated: number;
   /** Bytes serve received from the apiserver over the prepull (counted at serve's side). */
   bytesReceived: number;
+  /**
+   * The apiserver's watch-event bytes over the prepull to every watcher, by resource, largest first,
+   * with the cluster-wide watches of that resource open at the end: which resource the bytes are.
+   */
+  watchEvents?: WatchEventShare[];
   /** The prepull DaemonSet as first seen (to run it again without kube-prepull). */
   daemonSet?: k8s.V1DaemonSet;
 }
@@ -286,10 +291,12 @@ export async function measureOnCluster(options: {
     const measurePrepull = async (index: number): Promise<PrepullRun> => {
       const before = auditedRequests(auditLog, SERVE_ACCOUNT);
       const [podsBefore, allBefore, bytesBefore] = [await watchersTerminated({ resource: "pods" }), await watchersTerminated(), bytes.received()];
+      const watchBytesBefore = await watchEventBytes(kubectl, cluster.state.kubeconfig);
       const memory = sampleServeMemory(pid, started.opsPort);
       const followed = await followPrepull(kc, options.nodes, `shop-${index}`, options.holdTimeout);
       await sleep(3000); // anything the controller still does after the delete
       const serveMemoryAtPeak = memory.stop();
+      const watchEvents = largestWatchEvents(watchBytesBefore, await watchEventBytes(kubectl, cluster.state.kubeconfig), await openWatches(kubectl, cluster.state.kubeconfig));
       return {
         nodes: options.nodes, pullDelay: options.pullDelay,
         perPrepull: countBetween(before, auditedRequests(auditLog, SERVE_ACCOUNT)),
@@ -301,6 +308,7 @@ export async function measureOnCluster(options: {
         podWatchersTerminated: (await watchersTerminated({ resource: "pods" })) - podsBefore,
         watchersTerminated: (await watchersTerminated()) - allBefore,
         bytesReceived: bytes.received() - bytesBefore,
+        watchEvents,
         ...(followed.daemonSet ? { daemonSet: followed.daemonSet } : {}),
       };
     };

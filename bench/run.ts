@@ -130,11 +130,16 @@ async function scaleSection(): Promise<string> {
       ["serve CPU time (start to end)", `${p.serveCpuSeconds.toFixed(1)} s`, "", ""],
       ["API requests of the prepull", String(total(p.perPrepull)), "as at 100 and 1000 nodes ±2", ""],
       ["bytes serve received during the prepull", `${(p.bytesReceived / 1e6).toFixed(2)} MB = ${(p.bytesReceived / run.nodes / 1000).toFixed(2)} KB/node`, "≤ 5 KB/node", verdict(p.bytesReceived / run.nodes <= 5000)],
+      ["watch events the apiserver sent during the prepull, every client's, largest resources (MB, cluster-wide watches open at the end)", describeWatchEvents(p), "reported", ""],
       ["watchers the apiserver terminated (every client's)", String(p.watchersTerminated), "0", verdict(p.watchersTerminated === 0)],
       ["of them kube-prepull's (its watches opened again)", String(reopenedWatches(p)), "0", verdict(reopenedWatches(p) === 0)],
     ]),
   ].join("\n");
 }
+
+/** "nodes 310.2 MB to 5 watches, pods 20.1 MB to 7 watches". */
+const describeWatchEvents = (run: PrepullRun): string =>
+  run.watchEvents?.map((share) => `${share.resource} ${(share.bytes / 1e6).toFixed(1)} MB to ${share.watchers} watches`).join(", ") || "not measured";
 
 /** kube-prepull's watches opened during a prepull: each is one the apiserver (or the network) closed. */
 const reopenedWatches = (run: PrepullRun): number =>
