@@ -121,6 +121,19 @@ async function createFillerDeployments(kc: k8s.KubeConfig, count: number): Promi
   log(`${count} filler Deployments in ${FILLER_NAMESPACES} namespaces created in ${Date.now() - t0} ms`);
 }
 
+/** Until the apiserver has sent no watch event of `resource` for 10 s (at most 15 min). */
+async function waitForQuietWatches(kubectl: string, kubeconfig: string, resource: string): Promise<void> {
+  const t0 = Date.now();
+  let last = -1;
+  await pollUntil(async () => {
+    const sent = (await watchEventBytes(kubectl, kubeconfig)).get(resource) ?? 0;
+    const quiet = sent === last;
+    last = sent;
+    return quiet;
+  }, { what: `the apiserver's ${resource} watch events to stop`, timeoutMs: 900_000, intervalMs: 10_000 });
+  log(`${resource}: no watch event for 10 s, ${Date.now() - t0} ms after the filler was created`);
+}
+
 /** Ends serve (SIGTERM: it stops and exits) and waits for it. */
 async function stopServeProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -271,7 +284,12 @@ export async function measureOnCluster(options: {
       await waitForServiceAccount(core, name);
     }
 
-    if (options.fillerDeployments) await createFillerDeployments(kc, options.fillerDeployments);
+    if (options.fillerDeployments) {
+      await createFillerDeployments(kc, options.fillerDeployments);
+      // The controller-manager then writes every new Deployment's status (its ReplicaSet, conditions):
+      // ~100 MB of Deployment events that would otherwise land in the prepull's byte count.
+      await waitForQuietWatches(path.join(cluster.state.binDir, "kubectl"), cluster.state.kubeconfig, "deployments");
+    }
 
     const serveStarted = Date.now();
     const started = await startServeProcess(kubeconfig, options.pullDelay);
