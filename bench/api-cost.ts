@@ -18,7 +18,7 @@ import { measureScripted, type ScriptedRun } from "./scripted.js";
 import { AUDIT_POLICY, auditedRequests, countBetween, OWN_NAMESPACE, SCRIPT_ACCOUNT, SERVE_ACCOUNT, serviceAccountKubeconfig } from "./support/audit.js";
 import { STATE_ROOT, startBenchCluster } from "./support/cluster.js";
 import { stopOnInterrupt } from "./support/interruption.js";
-import { apiserverCounter, largestWatchEvents, openWatches, watchEventBytes, type WatchEventShare } from "./support/apiserver-metrics.js";
+import { apiserverCounter, apiserverMetrics, largestWatchEvents, openWatches, watchEventBytes, type WatchEventShare } from "./support/apiserver-metrics.js";
 import { startByteCounter, type ByteCounter } from "./support/byte-counter.js";
 import { cpuSeconds, log, peakMemoryBytes } from "./support/machine.js";
 import { sampleServeMemory, type MemorySample } from "./support/serve-memory.js";
@@ -126,7 +126,7 @@ async function waitForQuietWatches(kubectl: string, kubeconfig: string, resource
   const t0 = Date.now();
   let last = -1;
   await pollUntil(async () => {
-    const sent = (await watchEventBytes(kubectl, kubeconfig)).get(resource) ?? 0;
+    const sent = watchEventBytes(await apiserverMetrics(kubectl, kubeconfig)).get(resource) ?? 0;
     const quiet = sent === last;
     last = sent;
     return quiet;
@@ -273,6 +273,7 @@ export async function measureOnCluster(options: {
     const kc = cluster.kubeConfig;
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const stateDir = cluster.state.stateDir;
+    const kubectl = path.join(cluster.state.binDir, "kubectl");
     const kubeconfig = path.join(stateDir, "kube-prepull.kubeconfig");
     const scriptKubeconfig = path.join(stateDir, "scripted-prepull.kubeconfig");
     counter = await startByteCounter(kc.getCurrentCluster()!.server);
@@ -288,7 +289,7 @@ export async function measureOnCluster(options: {
       await createFillerDeployments(kc, options.fillerDeployments);
       // The controller-manager then writes every new Deployment's status (its ReplicaSet, conditions):
       // ~100 MB of Deployment events that would otherwise land in the prepull's byte count.
-      await waitForQuietWatches(path.join(cluster.state.binDir, "kubectl"), cluster.state.kubeconfig, "deployments");
+      await waitForQuietWatches(kubectl, cluster.state.kubeconfig, "deployments");
     }
 
     const serveStarted = Date.now();
@@ -301,7 +302,6 @@ export async function measureOnCluster(options: {
     await waitForPrepullWebhook(kc.makeApiClient(k8s.AppsV1Api), NAMESPACE);
     await sleep(2000); // let the initial lists and watches settle
     const ready = auditedRequests(auditLog, SERVE_ACCOUNT);
-    const kubectl = path.join(cluster.state.binDir, "kubectl");
     const watchersTerminated = (labels: Record<string, string> = {}): Promise<number> =>
       apiserverCounter(kubectl, cluster.state.kubeconfig, "apiserver_terminated_watchers_total", labels);
     const bytes = counter;
@@ -309,12 +309,13 @@ export async function measureOnCluster(options: {
     const measurePrepull = async (index: number): Promise<PrepullRun> => {
       const before = auditedRequests(auditLog, SERVE_ACCOUNT);
       const [podsBefore, allBefore, bytesBefore] = [await watchersTerminated({ resource: "pods" }), await watchersTerminated(), bytes.received()];
-      const watchBytesBefore = await watchEventBytes(kubectl, cluster.state.kubeconfig);
+      const watchBytesBefore = watchEventBytes(await apiserverMetrics(kubectl, cluster.state.kubeconfig));
       const memory = sampleServeMemory(pid, started.opsPort);
       const followed = await followPrepull(kc, options.nodes, `shop-${index}`, options.holdTimeout);
       await sleep(3000); // anything the controller still does after the delete
       const serveMemoryAtPeak = memory.stop();
-      const watchEvents = largestWatchEvents(watchBytesBefore, await watchEventBytes(kubectl, cluster.state.kubeconfig), await openWatches(kubectl, cluster.state.kubeconfig));
+      const metricsAfter = await apiserverMetrics(kubectl, cluster.state.kubeconfig);
+      const watchEvents = largestWatchEvents(watchBytesBefore, watchEventBytes(metricsAfter), openWatches(metricsAfter));
       return {
         nodes: options.nodes, pullDelay: options.pullDelay,
         perPrepull: countBetween(before, auditedRequests(auditLog, SERVE_ACCOUNT)),

@@ -2,40 +2,25 @@
 // saw, independent of what kube-prepull reports about itself.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { sumBy, sumOf } from "./prometheus-text.js";
 
-async function apiserverMetrics(kubectl: string, kubeconfig: string): Promise<string> {
+/** The apiserver's /metrics text, read as an admin. */
+export async function apiserverMetrics(kubectl: string, kubeconfig: string): Promise<string> {
   const { stdout } = await promisify(execFile)(kubectl, ["--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], { maxBuffer: 256 * 2 ** 20 });
   return stdout;
 }
 
-/** The sample lines of metric `name` in a Prometheus text whose labels contain every `labels` pair. */
-function samples(text: string, name: string, labels: Record<string, string>, contains = ""): string[] {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  return text.split("\n")
-    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && wanted.every((pair) => line.includes(pair)) && line.includes(contains));
-}
-
-const valueOf = (line: string): number => Number(line.split(" ").pop());
-
 /** The sum of a counter's samples whose labels contain every `labels` pair (e.g. code="429"). */
 export async function apiserverCounter(kubectl: string, kubeconfig: string, name: string, labels: Record<string, string> = {}, contains = ""): Promise<number> {
-  return samples(await apiserverMetrics(kubectl, kubeconfig), name, labels, contains).reduce((sum, line) => sum + valueOf(line), 0);
+  return sumOf(await apiserverMetrics(kubectl, kubeconfig), name, labels, contains);
 }
 
-/** Metric `name`'s samples (with every `labels` pair) summed by the value of label `by`. Pure. */
-export function sumBy(text: string, name: string, by: string, labels: Record<string, string> = {}): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const line of samples(text, name, labels)) {
-    const key = new RegExp(`[{,]${by}="([^"]*)"`).exec(line)?.[1] ?? "";
-    sums.set(key, (sums.get(key) ?? 0) + valueOf(line));
-  }
-  return sums;
-}
+/** Bytes of watch events the apiserver has sent so far, to every watcher, by resource (from its /metrics text). */
+export const watchEventBytes = (metrics: string): Map<string, number> => sumBy(metrics, "apiserver_watch_events_sizes_sum", "resource");
 
-/** Bytes of watch events the apiserver has sent so far, to every watcher, by resource. */
-export async function watchEventBytes(kubectl: string, kubeconfig: string): Promise<Map<string, number>> {
-  return sumBy(await apiserverMetrics(kubectl, kubeconfig), "apiserver_watch_events_sizes_sum", "resource");
-}
+/** Cluster-wide watches open, by resource (a kubelet's watch of its own Node is scope "resource"). */
+export const openWatches = (metrics: string): Map<string, number> =>
+  sumBy(metrics, "apiserver_longrunning_requests", "resource", { verb: "WATCH", scope: "cluster" });
 
 export interface WatchEventShare {
   resource: string;
@@ -50,11 +35,6 @@ export function largestWatchEvents(before: Map<string, number>, after: Map<strin
     .filter((share) => share.bytes > 0)
     .sort((a, b) => b.bytes - a.bytes)
     .slice(0, count);
-}
-
-/** Cluster-wide watches open now, by resource (a kubelet's watch of its own Node is scope "resource"). */
-export async function openWatches(kubectl: string, kubeconfig: string): Promise<Map<string, number>> {
-  return sumBy(await apiserverMetrics(kubectl, kubeconfig), "apiserver_longrunning_requests", "resource", { verb: "WATCH", scope: "cluster" });
 }
 
 /** Webhook calls the apiserver made to webhooks whose name contains `webhooks` (its own histogram). */

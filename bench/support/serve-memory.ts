@@ -1,7 +1,8 @@
 // Where serve's memory is at its highest: RSS from /proc next to the V8 heap and external memory
 // serve reports on its own /metrics (prom-client's default metrics), sampled every few seconds,
 // keeping the sample with the highest RSS. VmHWM gives the peak but not what it is made of.
-import { readFileSync } from "node:fs";
+import { residentMemoryBytes } from "../../src/local-cluster/processes.js";
+import { sumBy, sumOf } from "./prometheus-text.js";
 
 export interface MemorySample {
   rss: number;
@@ -16,22 +17,12 @@ const PREFIX = "kube_prepull_nodejs_";
 
 /** The sample's parts from serve's Prometheus text (prefix kube_prepull_, src/observability/metrics.ts). */
 export function parseHeapMetrics(text: string, rss: number): MemorySample {
-  const heapSpaces = new Map<string, number>();
-  let heapUsed = 0;
-  let external = 0;
-  for (const line of text.split("\n")) {
-    const value = Number(line.split(" ").pop());
-    const space = /^kube_prepull_nodejs_heap_space_size_total_bytes\{space="([^"]+)"/.exec(line)?.[1];
-    if (space) heapSpaces.set(space, value);
-    else if (line.startsWith(`${PREFIX}heap_size_used_bytes `)) heapUsed = value;
-    else if (line.startsWith(`${PREFIX}external_memory_bytes `)) external = value;
-  }
-  return { rss, heapSpaces, heapUsed, external };
-}
-
-function residentBytes(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(match?.[1] ?? 0) * 1024;
+  return {
+    rss,
+    heapSpaces: sumBy(text, `${PREFIX}heap_space_size_total_bytes`, "space"),
+    heapUsed: sumOf(text, `${PREFIX}heap_size_used_bytes`),
+    external: sumOf(text, `${PREFIX}external_memory_bytes`),
+  };
 }
 
 /** Samples serve until `stop`, which returns the sample of highest RSS (undefined if none was taken). */
@@ -43,7 +34,7 @@ export function sampleServeMemory(pid: number, opsPort: number, intervalMs = 200
     busy = true;
     try {
       const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-      const sample = parseHeapMetrics(text, residentBytes(pid));
+      const sample = parseHeapMetrics(text, residentMemoryBytes(pid) ?? 0);
       if (!highest || sample.rss > highest.rss) highest = sample;
     } catch {
       // serve busy or gone: the next sample tells

@@ -107,15 +107,21 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/** Peak resident set size (VmHWM) of a running process in bytes, or undefined. */
-export function peakMemoryBytes(pid: number): number | undefined {
+/** A kB field of /proc/<pid>/status in bytes, or undefined (no such process). */
+function statusBytes(pid: number, field: "VmHWM" | "VmRSS"): number | undefined {
   try {
-    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match?.[1] === undefined ? undefined : Number(match[1]) * 1024;
   } catch {
     return undefined;
   }
 }
+
+/** Peak resident set size (VmHWM) of a running process in bytes, or undefined. */
+export const peakMemoryBytes = (pid: number): number | undefined => statusBytes(pid, "VmHWM");
+
+/** Resident set size now (VmRSS) of a running process in bytes, or undefined. */
+export const residentMemoryBytes = (pid: number): number | undefined => statusBytes(pid, "VmRSS");
 
 export function tail(file: string, lines = 30): string {
   try {

@@ -1,7 +1,8 @@
 // Which resource the apiserver's watch-event bytes during a prepull were (the scale section).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { largestWatchEvents, sumBy } from "../../../bench/support/apiserver-metrics.js";
+import { largestWatchEvents, openWatches, watchEventBytes } from "../../../bench/support/apiserver-metrics.js";
+import { sumBy } from "../../../bench/support/prometheus-text.js";
 
 const METRICS = [
   "# TYPE apiserver_watch_events_sizes histogram",
@@ -23,8 +24,8 @@ describe("apiserver metrics", () => {
 
   it("names the resources whose watch bytes grew most, with their open watches", () => {
     const before = new Map([["nodes", 100_000], ["pods", 1000], ["daemonsets", 700]]);
-    const after = sumBy(METRICS, "apiserver_watch_events_sizes_sum", "resource");
-    const watchers = sumBy(METRICS, "apiserver_longrunning_requests", "resource", { verb: "WATCH", scope: "cluster" });
+    const after = watchEventBytes(METRICS);
+    const watchers = openWatches(METRICS);
     assert.deepEqual(largestWatchEvents(before, after, watchers), [
       { resource: "nodes", bytes: 41904, watchers: 5 },
       { resource: "pods", bytes: 4000, watchers: 4 },
